@@ -1,0 +1,243 @@
+// `posta`: the operator's command line, a thin adapter over the domain core in lib/.
+import { parseArgs } from 'node:util'
+import type Redis from 'ioredis'
+import { InputError } from '../lib/errors'
+import { listPackages, setPackage } from '../lib/packages'
+import { connectTool, describeRedisUrl } from '../lib/redis'
+import { deleteRoute, listRoutes, setRoute } from '../lib/routes'
+import { loadSettings, type Settings } from '../lib/settings'
+import { formatSize, parseSize } from '../lib/size'
+import { createTenant, listTenants, requireTenant, resetPassword, setTenantStatus, smtpHost, loginFor, type Credentials, type Tenant } from '../lib/tenants'
+
+interface Ctx {
+  redis: Redis
+  settings: Settings
+  args: string[]
+  opts: Record<string, string | boolean | undefined>
+  json: boolean
+  out: (text: string) => void
+}
+
+interface Command {
+  usage: string
+  summary: string
+  options?: Record<string, { type: 'string' | 'boolean'; help: string }>
+  /** Number of positional arguments: exact, or [min, max]. */
+  args: number
+  run(ctx: Ctx): Promise<unknown>
+}
+
+const print = (ctx: Ctx, json: unknown, text: () => string) => ctx.out(ctx.json ? JSON.stringify(json, null, 2) : text())
+
+function table(rows: string[][]): string {
+  if (rows.length === 0) return ''
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+}
+
+function showCredentials(c: Credentials): string {
+  return [
+    `tenant     ${c.tenant}`,
+    `login      ${c.login}`,
+    `password   ${c.password}`,
+    `smtp host  ${c.smtp_host}`,
+    `ports      ${c.ports.submission} (STARTTLS), ${c.ports.smtps} (SSL/TLS), ${c.ports.smtp} (STARTTLS)`,
+    '',
+    'The password is shown this once and stored only as a hash. Keep it now; "posta tenant password" makes a new one.',
+  ].join('\n')
+}
+
+function tenantView(t: Tenant, s: Settings) {
+  return { tenant: t.slug, ...t, smtp_host: smtpHost(t.slug, s), logins: t.logins.map((l) => loginFor(l, t.slug, s)) }
+}
+
+const commands: Record<string, Command> = {
+  'package set': {
+    usage: 'posta package set <name> --traffic <size>',
+    summary: 'create a package or change its monthly traffic (sizes: 500MB, 10GB, 10GiB; a plain number is bytes)',
+    options: { traffic: { type: 'string', help: 'monthly traffic allowance' } },
+    args: 1,
+    async run(ctx) {
+      if (typeof ctx.opts.traffic !== 'string') throw new InputError('missing --traffic <size> (e.g. --traffic 10GB)')
+      const p = await setPackage(ctx.redis, ctx.args[0], parseSize(ctx.opts.traffic))
+      print(ctx, p, () => `package ${p.name}: ${formatSize(p.traffic_bytes)} (${p.traffic_bytes} bytes) a month`)
+    },
+  },
+  'package list': {
+    usage: 'posta package list',
+    summary: 'list packages',
+    args: 0,
+    async run(ctx) {
+      const ps = await listPackages(ctx.redis)
+      print(ctx, ps, () =>
+        ps.length ? table([['PACKAGE', 'TRAFFIC', 'BYTES'], ...ps.map((p) => [p.name, formatSize(p.traffic_bytes), String(p.traffic_bytes)])]) : 'no packages yet: posta package set <name> --traffic <size>',
+      )
+    },
+  },
+  'tenant create': {
+    usage: 'posta tenant create <slug> --package <name> --contact <email> [--local <part>]',
+    summary: 'create a tenant with its first login <local>@<slug>.<service domain>; prints the password once',
+    options: {
+      package: { type: 'string', help: 'package name' },
+      contact: { type: 'string', help: "the customer's contact address" },
+      local: { type: 'string', help: 'local part of the login (default: mail)' },
+    },
+    args: 1,
+    async run(ctx) {
+      if (typeof ctx.opts.package !== 'string') throw new InputError('missing --package <name>')
+      if (typeof ctx.opts.contact !== 'string') throw new InputError('missing --contact <email>')
+      const c = await createTenant(ctx.redis, ctx.settings, {
+        slug: ctx.args[0], package: ctx.opts.package, contact: ctx.opts.contact, local: ctx.opts.local as string | undefined,
+      })
+      print(ctx, c, () => showCredentials(c))
+    },
+  },
+  'tenant show': {
+    usage: 'posta tenant show <slug>',
+    summary: "show a tenant's package, status, contact and logins",
+    args: 1,
+    async run(ctx) {
+      const t = tenantView(await requireTenant(ctx.redis, ctx.args[0]), ctx.settings)
+      print(ctx, t, () =>
+        [`tenant     ${t.slug}`, `status     ${t.status}`, `package    ${t.package}`, `contact    ${t.contact}`, `smtp host  ${t.smtp_host}`,
+          `logins     ${t.logins.join(', ')}`, `created    ${t.created_at}`].join('\n'),
+      )
+    },
+  },
+  'tenant list': {
+    usage: 'posta tenant list',
+    summary: 'list tenants',
+    args: 0,
+    async run(ctx) {
+      const ts = (await listTenants(ctx.redis)).map((t) => tenantView(t, ctx.settings))
+      print(ctx, ts, () =>
+        ts.length ? table([['TENANT', 'STATUS', 'PACKAGE', 'CONTACT'], ...ts.map((t) => [t.slug, t.status, t.package, t.contact])]) : 'no tenants yet',
+      )
+    },
+  },
+  'tenant password': {
+    usage: 'posta tenant password <slug> [--local <part>]',
+    summary: 'set a new password for a login of the tenant (default: its first login; a new local part adds a login)',
+    options: { local: { type: 'string', help: 'local part of the login' } },
+    args: 1,
+    async run(ctx) {
+      const c = await resetPassword(ctx.redis, ctx.settings, ctx.args[0], ctx.opts.local as string | undefined)
+      print(ctx, c, () => showCredentials(c))
+    },
+  },
+  'tenant suspend': {
+    usage: 'posta tenant suspend <slug>',
+    summary: 'suspend a tenant: its logins stop working until resumed',
+    args: 1,
+    async run(ctx) {
+      const t = await setTenantStatus(ctx.redis, ctx.args[0], 'suspended')
+      print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug} suspended`)
+    },
+  },
+  'tenant resume': {
+    usage: 'posta tenant resume <slug>',
+    summary: 'resume a suspended tenant',
+    args: 1,
+    async run(ctx) {
+      const t = await setTenantStatus(ctx.redis, ctx.args[0], 'active')
+      print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug} active`)
+    },
+  },
+  'route set': {
+    usage: 'posta route set <domain> <host>[:<port>]',
+    summary: 'route mail for a domain to a fixed host (a leading dot, .example.net, covers its subdomains too)',
+    args: 2,
+    async run(ctx) {
+      const r = await setRoute(ctx.redis, ctx.args[0], ctx.args[1])
+      print(ctx, r, () => `route ${r.domain} -> ${r.host}:${r.port}`)
+    },
+  },
+  'route list': {
+    usage: 'posta route list',
+    summary: 'list static routes',
+    args: 0,
+    async run(ctx) {
+      const rs = await listRoutes(ctx.redis)
+      print(ctx, rs, () => (rs.length ? table([['DOMAIN', 'HOST', 'PORT'], ...rs.map((r) => [r.domain, r.host, String(r.port)])]) : 'no routes: mail goes by MX lookup'))
+    },
+  },
+  'route delete': {
+    usage: 'posta route delete <domain>',
+    summary: 'delete a static route',
+    args: 1,
+    async run(ctx) {
+      await deleteRoute(ctx.redis, ctx.args[0])
+      print(ctx, { deleted: ctx.args[0] }, () => `route ${ctx.args[0]} deleted`)
+    },
+  },
+}
+
+function helpAll(): string {
+  const rows = Object.values(commands).map((c) => [c.usage, c.summary])
+  return [
+    'posta: operate a Posta relay',
+    '',
+    ...rows.map(([u, s]) => `  ${u}\n      ${s}`),
+    '',
+    'Every command takes --json (machine-readable output) and --help.',
+    'Redis: REDIS_URL when set, otherwise the embedded Redis of `npm start` (POSTA_DATA_DIR, default ./var).',
+  ].join('\n')
+}
+
+function helpOne(c: Command): string {
+  const opts = Object.entries(c.options ?? {}).map(([k, o]) => `  --${k}${o.type === 'string' ? ' <value>' : ''}  ${o.help}`)
+  return [`usage: ${c.usage}`, '', c.summary, '', 'options:', ...opts, '  --json  machine-readable output', '  --help  this text'].join('\n')
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
+  const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')
+  const name = Object.keys(commands).find((k) => words === k)
+  const wantsHelp = argv.includes('--help') || argv.includes('-h')
+  if (!name) {
+    if (argv.length === 0 || wantsHelp || argv[0] === 'help') {
+      out(helpAll())
+      return argv.length === 0 ? 1 : 0
+    }
+    throw new InputError(`unknown command "${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}": see "posta --help"`)
+  }
+  const cmd = commands[name]
+  if (wantsHelp) {
+    out(helpOne(cmd))
+    return 0
+  }
+  const options: Record<string, { type: 'string' | 'boolean' }> = { json: { type: 'boolean' } }
+  for (const [k, o] of Object.entries(cmd.options ?? {})) options[k] = { type: o.type }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new InputError(`${(err as Error).message.split('\n')[0]} (see "${cmd.usage.split(' ').slice(0, 3).join(' ')} --help")`)
+  }
+  const args = parsed.positionals.slice(2)
+  if (args.length !== cmd.args) throw new InputError(`expected ${cmd.args} argument${cmd.args === 1 ? '' : 's'}: ${cmd.usage}`)
+
+  const settings = loadSettings()
+  const redis = connectTool(settings.redisUrl)
+  redis.on('error', () => {}) // reported by the failing command below
+  try {
+    try {
+      await redis.connect()
+    } catch (err) {
+      throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)} (${(err as Error).message}): is "npm start" running, or REDIS_URL set?`)
+    }
+    await cmd.run({ redis, settings, args, opts: parsed.values, json: Boolean(parsed.values.json), out })
+    return 0
+  } finally {
+    redis.disconnect()
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: Error) => {
+      process.stderr.write(`posta: ${err.message}\n`)
+      process.exit(err instanceof InputError ? 2 : 1)
+    },
+  )
+}

@@ -1,0 +1,25 @@
+// Every Redis key Posta uses is named here and nowhere else.
+// Keys of one tenant carry its slug as a hash tag ({acme}) so that a tenant's keys share a Redis Cluster slot
+// and one Lua script may touch several of them.
+const P = 'posta:'
+
+export const keys = {
+  /** SET of package names. */
+  packages: () => `${P}packages`,
+  /** HASH name, traffic_bytes, created_at. */
+  package: (name: string) => `${P}package:${name}`,
+
+  /** SET of tenant slugs. */
+  tenants: () => `${P}tenants`,
+  /** HASH slug, package, status, contact, created_at, updated_at. */
+  tenant: (slug: string) => `${P}tenant:{${slug}}`,
+  /** HASH local part -> password hash (scrypt$...). */
+  credentials: (slug: string) => `${P}tenant:{${slug}}:credentials`,
+
+  /** HASH domain (or .domain for subdomains) -> host:port. */
+  routes: () => `${P}routes`,
+
+  /** Failed AUTH counters, one fixed window each. */
+  authFailIp: (ip: string) => `${P}authfail:ip:${ip}`,
+  authFailUser: (user: string) => `${P}authfail:user:${user}`,
+}

@@ -1,0 +1,48 @@
+// Passwords: generated strong, stored only as a salted scrypt hash in a self-describing string
+// (scrypt$N$r$p$salt$hash, base64), verified in constant time. scrypt runs on libuv's thread pool,
+// never blocking the event loop of an SMTP worker.
+import * as crypto from 'node:crypto'
+import { promisify } from 'node:util'
+
+const scrypt = promisify(crypto.scrypt) as (
+  password: crypto.BinaryLike,
+  salt: crypto.BinaryLike,
+  keylen: number,
+  options: crypto.ScryptOptions,
+) => Promise<Buffer>
+
+export const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 }
+const MAXMEM = 128 * 1024 * 1024
+
+const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789'
+
+/** 24 characters from a 57-symbol alphabet without look-alikes: about 140 bits. */
+export function generatePassword(length = 24): string {
+  const out: string[] = []
+  while (out.length < length) {
+    for (const b of crypto.randomBytes(length * 2)) {
+      // rejection sampling keeps the distribution uniform
+      if (b < 256 - (256 % ALPHABET.length) && out.length < length) out.push(ALPHABET[b % ALPHABET.length])
+    }
+  }
+  return out.join('')
+}
+
+export async function hashPassword(password: string, params = SCRYPT): Promise<string> {
+  const salt = crypto.randomBytes(16)
+  const key = await scrypt(password, salt, params.keylen, { N: params.N, r: params.r, p: params.p, maxmem: MAXMEM })
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${key.toString('base64')}`
+}
+
+/** True when `password` matches `stored`; false for a wrong password or a malformed stored string. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = String(stored).split('$')
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false
+  const [N, r, p] = parts.slice(1, 4).map(Number)
+  if (![N, r, p].every(Number.isSafeInteger) || N > 2 ** 20 || r > 32 || p > 16) return false
+  const salt = Buffer.from(parts[4], 'base64')
+  const expected = Buffer.from(parts[5], 'base64')
+  if (expected.length < 16) return false
+  const key = await scrypt(password, salt, expected.length, { N, r, p, maxmem: MAXMEM })
+  return crypto.timingSafeEqual(key, expected)
+}

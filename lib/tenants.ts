@@ -1,0 +1,163 @@
+import type Redis from 'ioredis'
+import { InputError, NotFoundError } from './errors'
+import { keys } from './keys'
+import { runScript } from './lua'
+import { requirePackage } from './packages'
+import { generatePassword, hashPassword } from './password'
+import type { Settings } from './settings'
+import { checkEmail, checkLocalPart, checkSlug } from './validate'
+
+export type TenantStatus = 'active' | 'suspended' | 'closed'
+export const TENANT_STATUSES: TenantStatus[] = ['active', 'suspended', 'closed']
+
+export interface Tenant {
+  slug: string
+  package: string
+  status: TenantStatus
+  contact: string
+  /** Local parts that have a credential; the first is the one created with the tenant. */
+  logins: string[]
+  created_at: string
+  updated_at: string
+}
+
+/** What a customer types into a mail client. Shown once, with the password. */
+export interface Credentials {
+  tenant: string
+  login: string
+  password: string
+  smtp_host: string
+  ports: { submission: number; smtps: number; smtp: number }
+}
+
+export function smtpHost(slug: string, settings: Pick<Settings, 'serviceDomain'>): string {
+  return `${slug}.${settings.serviceDomain}`
+}
+
+export function loginFor(local: string, slug: string, settings: Pick<Settings, 'serviceDomain'>): string {
+  return `${local}@${smtpHost(slug, settings)}`
+}
+
+/**
+ * Splits an AUTH username `<local>@<slug>.<service domain>` into its parts; null when it is not one of ours.
+ * Case-insensitive, as mail clients may capitalise what the customer typed.
+ */
+export function parseLogin(login: string, serviceDomain: string): { local: string; slug: string } | null {
+  if (typeof login !== 'string' || login.length > 320) return null
+  const at = login.lastIndexOf('@')
+  if (at < 1) return null
+  const local = login.slice(0, at).toLowerCase()
+  const host = login.slice(at + 1).toLowerCase()
+  const suffix = `.${serviceDomain}`
+  if (!host.endsWith(suffix)) return null
+  const slug = host.slice(0, -suffix.length)
+  if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(slug)) return null
+  if (!/^[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?$/.test(local)) return null
+  return { local, slug }
+}
+
+function fromHash(h: Record<string, string>, logins: string[]): Tenant | null {
+  if (!h || !h.slug) return null
+  return {
+    slug: h.slug,
+    package: h.package,
+    status: h.status as TenantStatus,
+    contact: h.contact,
+    logins: [h.primary_login, ...logins.filter((l) => l !== h.primary_login).sort()].filter(Boolean),
+    created_at: h.created_at,
+    updated_at: h.updated_at,
+  }
+}
+
+function credentialsFor(local: string, slug: string, password: string, settings: Settings): Credentials {
+  return {
+    tenant: slug,
+    login: loginFor(local, slug, settings),
+    password,
+    smtp_host: smtpHost(slug, settings),
+    ports: { submission: settings.submissionPort, smtps: settings.smtpsPort, smtp: settings.smtpPort },
+  }
+}
+
+export interface CreateTenantInput {
+  slug: string
+  package: string
+  contact: string
+  local?: string
+}
+
+/** Creates a tenant with one credential; all or nothing. Returns the password, which is stored only hashed. */
+export async function createTenant(redis: Redis, settings: Settings, input: CreateTenantInput): Promise<Credentials> {
+  const slug = checkSlug(input.slug)
+  const local = checkLocalPart(input.local ?? 'mail')
+  const contact = checkEmail(input.contact)
+  await requirePackage(redis, input.package)
+  if (await redis.exists(keys.tenant(slug))) {
+    throw new InputError(`tenant "${slug}" already exists: pick another slug, or see "posta tenant show ${slug}"`)
+  }
+  const password = generatePassword()
+  const hash = await hashPassword(password)
+  const now = new Date().toISOString()
+  const fields = { slug, package: input.package, status: 'active', contact, primary_login: local, created_at: now, updated_at: now }
+  const created = await runScript<number>(redis, 'tenant_create', 2, [keys.tenant(slug), keys.credentials(slug)], [
+    local,
+    hash,
+    ...Object.entries(fields).flat(),
+  ])
+  if (created !== 1) throw new InputError(`tenant "${slug}" already exists: pick another slug`)
+  await redis.sadd(keys.tenants(), slug)
+  return credentialsFor(local, slug, password, settings)
+}
+
+export async function getTenant(redis: Redis, slug: string): Promise<Tenant | null> {
+  const [[, h], [, logins]] = (await redis.multi().hgetall(keys.tenant(slug)).hkeys(keys.credentials(slug)).exec()) as [
+    [unknown, Record<string, string>],
+    [unknown, string[]],
+  ]
+  return fromHash(h, logins)
+}
+
+export async function requireTenant(redis: Redis, slug: string): Promise<Tenant> {
+  checkSlug(slug)
+  const t = await getTenant(redis, slug)
+  if (!t) throw new NotFoundError(`unknown tenant "${slug}": see "posta tenant list"`)
+  return t
+}
+
+export async function listTenants(redis: Redis): Promise<Tenant[]> {
+  const slugs = (await redis.smembers(keys.tenants())).sort()
+  const out: Tenant[] = []
+  for (const s of slugs) {
+    const t = await getTenant(redis, s)
+    if (t) out.push(t)
+  }
+  return out
+}
+
+/** Sets a new password for a login of the tenant (the primary one by default), creating that login if new. */
+export async function resetPassword(redis: Redis, settings: Settings, slug: string, local?: string): Promise<Credentials> {
+  const t = await requireTenant(redis, slug)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its credentials cannot be renewed`)
+  const l = checkLocalPart(local ?? t.logins[0])
+  const password = generatePassword()
+  await redis
+    .multi()
+    .hset(keys.credentials(slug), l, await hashPassword(password))
+    .hset(keys.tenant(slug), 'updated_at', new Date().toISOString())
+    .exec()
+  return credentialsFor(l, slug, password, settings)
+}
+
+/** Suspends or resumes a tenant. A closed tenant stays closed. */
+export async function setTenantStatus(redis: Redis, slug: string, status: 'active' | 'suspended'): Promise<Tenant> {
+  const t = await requireTenant(redis, slug)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed for good and cannot be ${status === 'active' ? 'resumed' : 'suspended'}`)
+  await redis.hset(keys.tenant(slug), { status, updated_at: new Date().toISOString() })
+  return (await getTenant(redis, slug))!
+}
+
+/** What AUTH needs, in one round trip: the tenant's status and the stored hash of that login. */
+export async function authRecord(redis: Redis, slug: string, local: string): Promise<{ status: TenantStatus | null; hash: string | null }> {
+  const [status, hash] = await Promise.all([redis.hget(keys.tenant(slug), 'status'), redis.hget(keys.credentials(slug), local)])
+  return { status: status as TenantStatus | null, hash }
+}

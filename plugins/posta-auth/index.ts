@@ -1,0 +1,220 @@
+// SMTP AUTH PLAIN and LOGIN against the tenants' hashed credentials, only inside TLS.
+// Failed logins are throttled in Redis per client IP and per username, checked before any hashing.
+import * as crypto from 'node:crypto'
+import { checkLockout, recordFailure, recordSuccess, type AuthLimits } from '../../lib/authguard'
+import { authRecord, parseLogin } from '../../lib/tenants'
+import { verifyPassword } from '../../lib/password'
+import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
+
+interface AuthConfig {
+  limits: AuthLimits
+  failureDelayMs: number
+  cacheSeconds: number
+  maxAttempts: number
+}
+
+const MAX_FIELD = 256
+let cfg: AuthConfig
+/** Successful verifies, keyed by HMAC(user, password, stored hash) with a per-process secret: no plaintext kept. */
+const verified = new Map<string, number>()
+const cacheSecret = crypto.randomBytes(32)
+
+export function register(this: Plugin) {
+  load_auth_ini.call(this)
+}
+
+function load_auth_ini(this: Plugin) {
+  const ini = this.config.get('posta-auth.ini', () => load_auth_ini.call(this))
+  const m = ini.main ?? {}
+  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
+  cfg = {
+    limits: {
+      ipMax: num(m.ip_max, 10),
+      ipWindow: num(m.ip_window, 900),
+      userMax: num(m.user_max, 20),
+      userWindow: num(m.user_window, 3600),
+    },
+    failureDelayMs: num(m.failure_delay_ms, 1000),
+    cacheSeconds: num(m.cache_seconds, 300),
+    maxAttempts: num(m.max_attempts_per_connection, 3),
+  }
+}
+
+export function init_master(this: Plugin, next: Next) {
+  getRedis(this)
+  next()
+}
+export function init_child(this: Plugin, next: Next) {
+  getRedis(this)
+  next()
+}
+
+export function hook_capabilities(this: Plugin, next: Next, connection: Connection) {
+  // AUTH is offered only inside TLS, on every address, loopback included.
+  if (connection.tls.enabled) connection.capabilities.push('AUTH PLAIN LOGIN')
+  next()
+}
+
+interface AuthState {
+  method: 'PLAIN' | 'LOGIN'
+  step: 'plain' | 'login-user' | 'login-pass'
+  user?: string
+}
+
+export function hook_unrecognized_command(this: Plugin, next: Next, connection: Connection, params: string[]) {
+  const state = connection.notes.posta_auth as AuthState | undefined
+  const [cmd, rest = ''] = params
+  if (state) return continueAuth.call(this, next, connection, state, cmd)
+  if (String(cmd).toUpperCase() !== 'AUTH') return next()
+
+  const reply = (code: number, msg: string) => connection.respond(code, msg, () => next(constants.ok))
+  if (!connection.tls.enabled) return reply(530, '5.7.0 Must issue a STARTTLS command first: AUTH is only accepted over TLS')
+  if (connection.relaying && connection.notes.auth_user) return reply(503, '5.5.1 Already authenticated')
+  if (connection.transaction) return reply(503, '5.5.1 AUTH not allowed during a mail transaction')
+
+  const [mech, initial, extra] = rest.trim().split(/\s+/)
+  const method = String(mech ?? '').toUpperCase()
+  if (method !== 'PLAIN' && method !== 'LOGIN') {
+    return reply(504, '5.5.4 Unrecognized authentication type: use PLAIN or LOGIN')
+  }
+  if (extra !== undefined) return reply(501, '5.5.2 Syntax error in AUTH parameters')
+
+  if (method === 'PLAIN') {
+    if (initial === undefined) {
+      connection.notes.posta_auth = { method, step: 'plain' } satisfies AuthState
+      return reply(334, ' ')
+    }
+    return finishPlain.call(this, next, connection, initial)
+  }
+  if (initial === undefined) {
+    connection.notes.posta_auth = { method, step: 'login-user' } satisfies AuthState
+    return reply(334, 'VXNlcm5hbWU6') // "Username:"
+  }
+  const user = decode(initial)
+  if (user === null || user === '' || user.length > MAX_FIELD) return reply(501, '5.5.2 Invalid AUTH LOGIN username: expected base64')
+  connection.notes.posta_auth = { method, step: 'login-pass', user } satisfies AuthState
+  return reply(334, 'UGFzc3dvcmQ6') // "Password:"
+}
+
+function continueAuth(this: Plugin, next: Next, connection: Connection, state: AuthState, line: string) {
+  const reply = (code: number, msg: string) => connection.respond(code, msg, () => next(constants.ok))
+  if (line === '*') {
+    delete connection.notes.posta_auth
+    return reply(501, '5.0.0 Authentication cancelled')
+  }
+  if (state.step === 'plain') {
+    delete connection.notes.posta_auth
+    return finishPlain.call(this, next, connection, line)
+  }
+  if (state.step === 'login-user') {
+    const user = decode(line)
+    if (user === null || user === '' || user.length > MAX_FIELD) {
+      delete connection.notes.posta_auth
+      return reply(501, '5.5.2 Invalid AUTH LOGIN username: expected base64')
+    }
+    connection.notes.posta_auth = { ...state, step: 'login-pass', user }
+    return reply(334, 'UGFzc3dvcmQ6')
+  }
+  delete connection.notes.posta_auth
+  const pass = decode(line)
+  if (pass === null || pass === '' || pass.length > MAX_FIELD) return reply(501, '5.5.2 Invalid AUTH LOGIN password: expected base64')
+  return verify.call(this, next, connection, 'LOGIN', state.user!, pass)
+}
+
+function finishPlain(this: Plugin, next: Next, connection: Connection, b64: string) {
+  const reply = (code: number, msg: string) => connection.respond(code, msg, () => next(constants.ok))
+  const decoded = decode(b64)
+  // authzid \0 authcid \0 passwd (RFC 4616)
+  const parts = decoded === null ? [] : decoded.split('\0')
+  if (parts.length !== 3 || !parts[1] || !parts[2] || parts[1].length > MAX_FIELD || parts[2].length > MAX_FIELD) {
+    return reply(501, '5.5.2 Invalid AUTH PLAIN response: expected base64 of authzid\\0user\\0password')
+  }
+  if (parts[0] && parts[0].toLowerCase() !== parts[1].toLowerCase()) {
+    return reply(535, '5.7.8 Authentication failed: authorization identity must be empty or the login itself')
+  }
+  return verify.call(this, next, connection, 'PLAIN', parts[1], parts[2])
+}
+
+/** Strict base64 (RFC 4648, padded); null for anything else. */
+function decode(s: string): string | null {
+  if (typeof s !== 'string' || s.length === 0 || s.length > 1024 || s.length % 4 !== 0) return null
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null
+  return Buffer.from(s, 'base64').toString('utf8')
+}
+
+function cacheKey(user: string, pass: string, hash: string): string {
+  return crypto.createHmac('sha256', cacheSecret).update(user).update('\0').update(pass).update('\0').update(hash).digest('base64')
+}
+
+function verify(this: Plugin, next: Next, connection: Connection, method: string, rawUser: string, pass: string) {
+  // eslint-disable-next-line no-control-regex
+  const user = rawUser.replace(/[\x00-\x1f\x7f]/g, '').toLowerCase()
+  const ip = connection.remote.ip
+  const redis = getRedis(this)
+  let answered = false
+  const reply = (code: number, msg: string, disconnect = false) => {
+    if (answered) return
+    answered = true
+    connection.respond(code, msg, () => {
+      if (disconnect) connection.disconnect()
+      next(constants.ok)
+    })
+  }
+  const fail = async (reason: string) => {
+    const counts = await recordFailure(redis, ip, user, cfg.limits)
+    const attempts = ((connection.notes.posta_auth_fails as number) ?? 0) + 1
+    connection.notes.posta_auth_fails = attempts
+    // One line per failure with user and IP, in the words fail2ban's postfix filter understands.
+    connection.lognotice(this, `SASL ${method} authentication failed`, {
+      auth_user: user, client_ip: ip, reason, ip_fails: counts.ip, user_fails: counts.user,
+    })
+    connection.results.add(this, { fail: `auth/${method}` })
+    setTimeout(() => {
+      if (attempts >= cfg.maxAttempts) reply(421, '4.7.0 Too many failed AUTH attempts on this connection, closing', true)
+      else reply(535, '5.7.8 Authentication failed: wrong login or password')
+    }, cfg.failureDelayMs)
+  }
+
+  ;(async () => {
+    const lock = await checkLockout(redis, ip, user, cfg.limits)
+    if (lock.locked) {
+      connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: lock.by, retry_after: lock.retryAfter })
+      if (lock.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${lock.retryAfter} seconds`, true)
+      return reply(454, `4.7.0 Too many failed logins for this user, try again in ${lock.retryAfter} seconds`)
+    }
+    const settings = getSettings()
+    const login = parseLogin(user, settings.serviceDomain)
+    if (!login) return fail('not a login of this service')
+    const rec = await authRecord(redis, login.slug, login.local)
+    if (!rec.status || !rec.hash) return fail('no such login')
+    // Check the password before the status so a suspended tenant's status is not revealed to a guesser.
+    const key = cacheKey(user, pass, rec.hash)
+    const cachedUntil = verified.get(key)
+    let ok = cachedUntil !== undefined && cachedUntil > Date.now()
+    if (!ok) {
+      ok = await verifyPassword(pass, rec.hash)
+      if (ok && cfg.cacheSeconds > 0) {
+        if (verified.size > 10000) verified.clear()
+        verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
+      }
+    }
+    if (!ok) return fail('wrong password')
+    if (rec.status !== 'active') {
+      connection.lognotice(this, `AUTH refused: tenant ${rec.status}`, { tenant: login.slug, auth_user: user, client_ip: ip })
+      return reply(535, `5.7.8 Authentication failed: this account is ${rec.status}, contact support`)
+    }
+    await recordSuccess(redis, user)
+    connection.relaying = true
+    connection.notes.auth_user = user
+    connection.notes.tenant = login.slug
+    connection.results.add({ name: 'relay' }, { pass: this.name })
+    connection.results.add({ name: 'auth' }, { pass: this.name, method, user })
+    connection.authheader = '(authenticated bits=0)\n'
+    connection.auth_results(`auth=pass (${method.toLowerCase()})`)
+    connection.loginfo(this, 'AUTH ok', { tenant: login.slug, auth_user: user, client_ip: ip, method })
+    reply(235, '2.7.0 Authentication successful')
+  })().catch((err: Error) => {
+    connection.logerror(this, `AUTH backend unavailable: ${err.message}`, { auth_user: user, client_ip: ip })
+    reply(454, '4.7.0 Temporary authentication failure, try again later')
+  })
+}

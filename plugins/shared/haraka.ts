@@ -1,0 +1,149 @@
+// The small part of Haraka's API that Posta's plugins use (Haraka ships no types, #3470),
+// and the helpers every plugin shares: the per-process Redis client, settings, and the async-hook guard.
+import type Redis from 'ioredis'
+import { connectHotPath, describeRedisUrl } from '../../lib/redis'
+import { loadSettings, type Settings } from '../../lib/settings'
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const constants: {
+  cont: number; stop: number; deny: number; denysoft: number; denydisconnect: number; disconnect: number
+  ok: number; delay: number; denysoftdisconnect: number
+} = require('haraka-constants')
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const DSN: { create(code: number, msg: string, subject?: number, detail?: number): unknown } = require('haraka-dsn')
+
+export type Next = (code?: number, msg?: unknown) => void
+
+type LogFn = (...args: unknown[]) => void
+export interface Loggable {
+  logdebug: LogFn; loginfo: LogFn; lognotice: LogFn; logwarn: LogFn; logerror: LogFn; logcrit: LogFn
+}
+
+export interface Address {
+  user: string | null
+  host: string | null
+  original: string
+  address(): string
+  format(): string
+}
+
+export interface Transaction extends Loggable {
+  uuid: string
+  notes: Record<string, unknown>
+  mail_from: Address
+  rcpt_to: Address[]
+  data_bytes: number
+  header: { get(name: string): string; add(name: string, value: string): void }
+}
+
+export interface Connection extends Loggable {
+  uuid: string
+  remote: { ip: string; port: number; host?: string; is_private?: boolean; is_local?: boolean }
+  local: { ip: string; port: number; host: string }
+  tls: { enabled: boolean }
+  relaying: boolean
+  notes: Record<string, unknown>
+  transaction: Transaction | null
+  capabilities: string[]
+  results: { add(plugin: unknown, obj: Record<string, unknown>): void }
+  client?: { targetsocket?: { setNoDelay?: (b: boolean) => void } }
+  respond(code: number, msg: string | string[], cb?: () => void): void
+  disconnect(): void
+  auth_results(msg: string): void
+  authheader?: string
+}
+
+export interface HMailItem extends Loggable {
+  uuid: string
+  todo: {
+    uuid?: string
+    domain: string
+    mail_from: Address
+    rcpt_to: Address[]
+    notes: Record<string, unknown>
+    queue_time: number
+  }
+  num_failures: number
+  file_size?: number
+}
+
+export interface PluginConfig {
+  get(name: string, type?: string, cb?: () => void): unknown
+  get(name: string, opts: { booleans?: string[] }, cb?: () => void): unknown
+  get(name: string, type: string, opts: { booleans?: string[] }, cb?: () => void): unknown
+}
+
+export interface Plugin extends Loggable {
+  name: string
+  config: { get(...args: unknown[]): any }
+  register_hook(hook: string, method: string, priority?: number): void
+  [k: string]: unknown
+}
+
+// ---- per-process shared state (module state is shared by every Posta plugin in one Haraka process) ----
+
+let settings: Settings | null = null
+let redis: Redis | null = null
+
+export function getSettings(): Settings {
+  if (!settings) settings = loadSettings()
+  return settings
+}
+
+/** The process's one hot-path Redis client, opened on first use (from init_master / init_child). */
+export function getRedis(log?: Loggable): Redis {
+  if (redis) return redis
+  const url = getSettings().redisUrl
+  redis = connectHotPath(url)
+  let down = false
+  redis.on('error', (err: Error) => {
+    if (!down) log?.logerror(`redis ${describeRedisUrl(url)} unreachable: ${err.message}`)
+    down = true
+  })
+  redis.on('ready', () => {
+    if (down) log?.lognotice(`redis ${describeRedisUrl(url)} reachable again`)
+    down = false
+  })
+  return redis
+}
+
+export async function closeRedis(): Promise<void> {
+  const r = redis
+  redis = null
+  if (r) await r.quit().catch(() => r.disconnect())
+}
+
+/**
+ * Wraps an async hook so that it calls next() exactly once on every path. An error becomes DENYSOFT with
+ * `failMsg` (a temporary failure: the client keeps the message and retries), never an unhandled rejection,
+ * which would kill the Haraka process (reference/haraka.md).
+ */
+export function guard<A extends unknown[]>(
+  failMsg: string,
+  fn: (this: Plugin, next: Next, ...args: A) => Promise<void>,
+): (this: Plugin, next: Next, ...args: A) => void {
+  return function (this: Plugin, next: Next, ...args: A) {
+    let called = false
+    const once: Next = (code, msg) => {
+      if (called) return
+      called = true
+      next(code, msg)
+    }
+    fn.call(this, once, ...args).catch((err: Error) => {
+      const target = (args[0] as Loggable | undefined) ?? this
+      ;(target.logerror ?? this.logerror).call(target, this, `${failMsg}: ${err?.message ?? err}`)
+      once(constants.denysoft, failMsg)
+    })
+  }
+}
+
+/** Log fields that every line about a message carries. */
+export function messageFields(connection: Connection): Record<string, unknown> {
+  const tx = connection.transaction
+  return {
+    tenant: (tx?.notes.tenant as string) ?? (connection.notes.tenant as string) ?? '-',
+    auth_user: (connection.notes.auth_user as string) ?? '-',
+    client_ip: connection.remote.ip,
+    tx: tx?.uuid ?? connection.uuid,
+  }
+}

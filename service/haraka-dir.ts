@@ -1,0 +1,86 @@
+// Builds the Haraka directory a node runs from: the project's config/ with the settings of this run applied
+// (listen addresses, TLS files), and links to the project's plugins/ and node_modules/.
+// `npm start` and the end-to-end tests both run Haraka from such a directory; `haraka -c .` runs the project as is.
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..')
+
+export interface HarakaDirOptions {
+  /** Runtime directory to (re)build. */
+  dir: string
+  listen: string
+  smtpPort: number
+  submissionPort: number
+  smtpsPort: number
+  tlsKey: string
+  tlsCert: string
+  /** The host name Haraka announces (config/me). */
+  me?: string
+  /** Whole config files to write over the project's (tests tune plugin inis this way). */
+  overrides?: Record<string, string>
+}
+
+function hostPort(listen: string, port: number): string {
+  return listen.includes(':') ? `[${listen}]:${port}` : `${listen}:${port}`
+}
+
+/** Replaces `key=value` lines before the first [section] of an ini text, appending keys that are missing. */
+export function setIniMain(text: string, values: Record<string, string>): string {
+  const lines = text.split('\n')
+  const firstSection = lines.findIndex((l) => /^\s*\[/.test(l))
+  const end = firstSection < 0 ? lines.length : firstSection
+  const seen = new Set<string>()
+  for (let i = 0; i < end; i++) {
+    const m = /^\s*([A-Za-z0-9_.]+)\s*=/.exec(lines[i])
+    if (m && m[1] in values) {
+      lines[i] = `${m[1]}=${values[m[1]]}`
+      seen.add(m[1])
+    }
+  }
+  const missing = Object.keys(values).filter((k) => !seen.has(k)).map((k) => `${k}=${values[k]}`)
+  lines.splice(end, 0, ...missing)
+  return lines.join('\n')
+}
+
+function link(target: string, at: string) {
+  try {
+    if (fs.readlinkSync(at) === target) return
+    fs.unlinkSync(at)
+  } catch {
+    /* not there yet */
+  }
+  fs.symlinkSync(target, at)
+}
+
+export function buildHarakaDir(opts: HarakaDirOptions): string {
+  const dir = path.resolve(opts.dir)
+  const cfgDir = path.join(dir, 'config')
+  fs.rmSync(cfgDir, { recursive: true, force: true })
+  fs.mkdirSync(cfgDir, { recursive: true })
+  fs.cpSync(path.join(PROJECT_ROOT, 'config'), cfgDir, { recursive: true })
+
+  const smtpIni = path.join(cfgDir, 'smtp.ini')
+  const ports = [opts.smtpPort, opts.submissionPort, opts.smtpsPort]
+  fs.writeFileSync(
+    smtpIni,
+    setIniMain(fs.readFileSync(smtpIni, 'utf8'), {
+      listen: ports.map((p) => hostPort(opts.listen, p)).join(','),
+      smtps_port: String(opts.smtpsPort),
+    }),
+  )
+  fs.copyFileSync(opts.tlsKey, path.join(cfgDir, 'tls_key.pem'))
+  fs.copyFileSync(opts.tlsCert, path.join(cfgDir, 'tls_cert.pem'))
+  fs.chmodSync(path.join(cfgDir, 'tls_key.pem'), 0o600)
+  if (opts.me) fs.writeFileSync(path.join(cfgDir, 'me'), `${opts.me}\n`)
+  for (const [name, text] of Object.entries(opts.overrides ?? {})) fs.writeFileSync(path.join(cfgDir, name), text)
+
+  link(path.join(PROJECT_ROOT, 'plugins'), path.join(dir, 'plugins'))
+  link(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'))
+  fs.mkdirSync(path.join(dir, 'queue'), { recursive: true })
+  return dir
+}
+
+export function harakaBin(): string {
+  return path.join(PROJECT_ROOT, 'node_modules', 'Haraka', 'bin', 'haraka')
+}

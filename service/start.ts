@@ -1,0 +1,91 @@
+// `npm start`: runs a whole Posta node on this machine: Redis (embedded unless REDIS_URL is set), Haraka with
+// Posta's plugins, and the panel. Ctrl-C stops everything it started.
+import { serve } from '@hono/node-server'
+import { spawn } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { connectTool, describeRedisUrl } from '../lib/redis'
+import { loadSettings } from '../lib/settings'
+import { createApp } from '../web/app'
+import { buildHarakaDir, harakaBin } from './haraka-dir'
+import { startRedisServer, type RedisServer } from './redis-server'
+import { ensureSelfSigned } from './tls'
+
+function log(msg: string) {
+  process.stdout.write(`[posta] ${msg}\n`)
+}
+
+async function main() {
+  const settings = loadSettings()
+  fs.mkdirSync(settings.dataDir, { recursive: true })
+
+  let embedded: RedisServer | null = null
+  if (!process.env.REDIS_URL) {
+    const dir = path.join(settings.dataDir, 'redis')
+    log(`starting embedded redis-server in ${dir} (set REDIS_URL to use your own)`)
+    embedded = await startRedisServer({ dir, socket: path.join(dir, 'redis.sock'), persistent: true })
+  }
+  const redis = connectTool(settings.redisUrl)
+  try {
+    await redis.connect()
+    await redis.ping()
+  } catch (err) {
+    await embedded?.stop()
+    throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)}: ${(err as Error).message}`)
+  }
+
+  const tls =
+    process.env.POSTA_TLS_KEY && process.env.POSTA_TLS_CERT
+      ? { key: process.env.POSTA_TLS_KEY, cert: process.env.POSTA_TLS_CERT }
+      : ensureSelfSigned(path.join(settings.dataDir, 'tls'), settings.serviceDomain)
+
+  const dir = buildHarakaDir({
+    dir: path.join(settings.dataDir, 'haraka'),
+    listen: settings.listen,
+    smtpPort: settings.smtpPort,
+    submissionPort: settings.submissionPort,
+    smtpsPort: settings.smtpsPort,
+    tlsKey: tls.key,
+    tlsCert: tls.cert,
+    me: process.env.POSTA_HOSTNAME || `smtp.${settings.serviceDomain}`,
+  })
+  const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir }
+  const haraka = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env })
+
+  const panel = serve({ fetch: createApp({ redis, settings }).fetch, port: settings.panelPort, hostname: settings.listen })
+
+  log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
+  log(`panel http://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
+  log(`redis ${describeRedisUrl(settings.redisUrl)}, service domain ${settings.serviceDomain}, data in ${settings.dataDir}`)
+  log('create a package and a tenant: npx posta package set basic --traffic 10GB; npx posta tenant create acme --package basic --contact you@example.net')
+
+  let stopping = false
+  const stop = async (code: number) => {
+    if (stopping) return
+    stopping = true
+    log('stopping')
+    panel.close()
+    if (haraka.exitCode === null && haraka.signalCode === null) {
+      const exited = new Promise((r) => haraka.once('exit', r))
+      haraka.kill('SIGINT') // Haraka handles SIGINT (SIGTERM only as pid 1)
+      const timer = setTimeout(() => haraka.kill('SIGKILL'), 35000)
+      await exited
+      clearTimeout(timer)
+    }
+    redis.disconnect()
+    await embedded?.stop()
+    process.exit(code)
+  }
+  process.on('SIGINT', () => void stop(0))
+  process.on('SIGTERM', () => void stop(0))
+  haraka.on('exit', (code, signal) => {
+    if (stopping) return
+    log(`haraka exited (${signal ?? code}); stopping`)
+    void stop(code || 1)
+  })
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`posta: ${err.message}\n`)
+  process.exit(1)
+})
