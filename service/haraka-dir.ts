@@ -77,6 +77,8 @@ export function buildHarakaDir(opts: HarakaDirOptions): string {
 
   link(path.join(PROJECT_ROOT, 'plugins'), path.join(dir, 'plugins'))
   link(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'))
+  // plugins/<p>/package.json points at ../../dist/plugins/<p>/index.js, resolved from the link's location
+  link(path.join(PROJECT_ROOT, 'dist'), path.join(dir, 'dist'))
   fs.mkdirSync(path.join(dir, 'queue'), { recursive: true })
   return dir
 }

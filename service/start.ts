@@ -3,6 +3,7 @@
 import { serve } from '@hono/node-server'
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import * as path from 'node:path'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { loadSettings } from '../lib/settings'
@@ -11,6 +12,14 @@ import { buildHarakaDir, harakaBin } from './haraka-dir'
 import { startRedisServer, type RedisServer } from './redis-server'
 import { ensureSelfSigned } from './tls'
 
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, host, () => srv.close(() => resolve(true)))
+  })
+}
+
 function log(msg: string) {
   process.stdout.write(`[posta] ${msg}\n`)
 }
@@ -18,6 +27,15 @@ function log(msg: string) {
 async function main() {
   const settings = loadSettings()
   fs.mkdirSync(settings.dataDir, { recursive: true })
+
+  for (const [name, port] of [
+    ['POSTA_SMTP_PORT', settings.smtpPort], ['POSTA_SUBMISSION_PORT', settings.submissionPort],
+    ['POSTA_SMTPS_PORT', settings.smtpsPort], ['POSTA_PANEL_PORT', settings.panelPort],
+  ] as const) {
+    if (!(await portFree(settings.listen, port))) {
+      throw new Error(`port ${port} on ${settings.listen} is in use: stop what holds it, or set ${name} to another port`)
+    }
+  }
 
   let embedded: RedisServer | null = null
   if (!process.env.REDIS_URL) {
@@ -53,6 +71,10 @@ async function main() {
   const haraka = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env })
 
   const panel = serve({ fetch: createApp({ redis, settings }).fetch, port: settings.panelPort, hostname: settings.listen })
+  panel.on('error', (err: Error) => {
+    log(`panel: ${err.message}; stopping`)
+    void stop(1)
+  })
 
   log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
   log(`panel http://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)

@@ -40,11 +40,11 @@ function load_auth_ini(this: Plugin) {
   }
 }
 
-export function init_master(this: Plugin, next: Next) {
+export function hook_init_master(this: Plugin, next: Next) {
   getRedis(this)
   next()
 }
-export function init_child(this: Plugin, next: Next) {
+export function hook_init_child(this: Plugin, next: Next) {
   getRedis(this)
   next()
 }
@@ -64,7 +64,11 @@ interface AuthState {
 export function hook_unrecognized_command(this: Plugin, next: Next, connection: Connection, params: string[]) {
   const state = connection.notes.posta_auth as AuthState | undefined
   const [cmd, rest = ''] = params
-  if (state) return continueAuth.call(this, next, connection, state, cmd)
+  // Haraka logs params[0] of a hook that answers OK: a continuation line is a base64 secret, so blank it.
+  if (state) {
+    params[0] = '(auth data)'
+    return continueAuth.call(this, next, connection, state, cmd)
+  }
   if (String(cmd).toUpperCase() !== 'AUTH') return next()
 
   const reply = (code: number, msg: string) => connection.respond(code, msg, () => next(constants.ok))

@@ -1,12 +1,12 @@
 // Outbound: static routes before MX lookup, and one log line per delivery result that names the tenant.
 import { findRoute } from '../../lib/routes'
-import { constants, getRedis, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { addr, constants, getRedis, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 
-export function init_master(this: Plugin, next: Next) {
+export function hook_init_master(this: Plugin, next: Next) {
   getRedis(this)
   next()
 }
-export function init_child(this: Plugin, next: Next) {
+export function hook_init_child(this: Plugin, next: Next) {
   getRedis(this)
   next()
 }
@@ -19,8 +19,8 @@ function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
     client_ip: (notes.client_ip as string) ?? '-',
     tx: hmail.todo?.uuid ?? hmail.uuid,
     domain: hmail.todo?.domain,
-    from: hmail.todo?.mail_from?.address?.() || '<>',
-    to: (hmail.todo?.rcpt_to ?? []).map((r) => r.address()).join(','),
+    from: addr(hmail.todo?.mail_from),
+    to: (hmail.todo?.rcpt_to ?? []).map(addr).join(','),
     ...extra,
   }
 }

@@ -2,7 +2,7 @@
 // Unauthenticated clients are refused at MAIL FROM (and again at RCPT, in depth), so there is no open relay
 // for any address trick (%-hack, bang path, source route, quoted local part).
 import { isDomain } from '../../lib/validate'
-import { constants, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { addr, constants, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 
 export function hook_mail(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
@@ -19,7 +19,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
   tx.notes.tenant = connection.notes.tenant
   tx.notes.auth_user = connection.notes.auth_user
   tx.notes.client_ip = connection.remote.ip
-  connection.loginfo(this, 'sender', { ...messageFields(connection), from: params[0].address() || '<>' })
+  connection.loginfo(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
 }
 
@@ -52,8 +52,8 @@ export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) 
   if (tx) {
     connection.loginfo(this, 'queued', {
       ...messageFields(connection),
-      from: tx.mail_from?.address() || '<>',
-      to: tx.rcpt_to.map((r) => r.address()).join(','),
+      from: addr(tx.mail_from),
+      to: tx.rcpt_to.map(addr).join(','),
       rcpts: tx.rcpt_to.length,
       size: tx.data_bytes,
     })

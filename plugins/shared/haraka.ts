@@ -23,8 +23,14 @@ export interface Address {
   user: string | null
   host: string | null
   original: string
-  address(): string
+  /** `user@host` (a getter in @haraka/email-address); empty for the null sender. */
+  readonly address: string
   format(): string
+}
+
+/** An envelope address for a log line: user@host, or <> for the null sender. */
+export function addr(a: Address | undefined | null): string {
+  return a?.address || '<>'
 }
 
 export interface Transaction extends Loggable {
