@@ -4,7 +4,13 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..', '..')
+/** The project root: the nearest directory above this file with a package.json (works from dist/ and from source). */
+function findRoot(start: string): string {
+  let d = start
+  while (!fs.existsSync(path.join(d, 'package.json')) && path.dirname(d) !== d) d = path.dirname(d)
+  return d
+}
+export const PROJECT_ROOT = findRoot(__dirname)
 
 export interface HarakaDirOptions {
   /** Runtime directory to (re)build. */
@@ -19,6 +25,8 @@ export interface HarakaDirOptions {
   me?: string
   /** Whole config files to write over the project's (tests tune plugin inis this way). */
   overrides?: Record<string, string>
+  /** Extra plain plugins (name -> JS source) beside the project's, for benchmarks' baselines. */
+  extraPlugins?: Record<string, string>
 }
 
 function hostPort(listen: string, port: number): string {
@@ -75,7 +83,16 @@ export function buildHarakaDir(opts: HarakaDirOptions): string {
   if (opts.me) fs.writeFileSync(path.join(cfgDir, 'me'), `${opts.me}\n`)
   for (const [name, text] of Object.entries(opts.overrides ?? {})) fs.writeFileSync(path.join(cfgDir, name), text)
 
-  link(path.join(PROJECT_ROOT, 'plugins'), path.join(dir, 'plugins'))
+  const pluginsDir = path.join(dir, 'plugins')
+  if (opts.extraPlugins) {
+    // a real directory: links to each project plugin, plus the extra files
+    fs.rmSync(pluginsDir, { recursive: true, force: true })
+    fs.mkdirSync(pluginsDir)
+    for (const p of fs.readdirSync(path.join(PROJECT_ROOT, 'plugins'))) link(path.join(PROJECT_ROOT, 'plugins', p), path.join(pluginsDir, p))
+    for (const [name, src] of Object.entries(opts.extraPlugins)) fs.writeFileSync(path.join(pluginsDir, `${name}.js`), src)
+  } else {
+    link(path.join(PROJECT_ROOT, 'plugins'), pluginsDir)
+  }
   link(path.join(PROJECT_ROOT, 'node_modules'), path.join(dir, 'node_modules'))
   // plugins/<p>/package.json points at ../../dist/plugins/<p>/index.js, resolved from the link's location
   link(path.join(PROJECT_ROOT, 'dist'), path.join(dir, 'dist'))

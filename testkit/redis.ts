@@ -1,0 +1,59 @@
+// The Redis a test file (or benchmark) uses: REDIS_URL when set (never flushed: tests use fresh tenants),
+// otherwise a private redis-server on a free port that is stopped afterwards.
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import type Redis from 'ioredis'
+import { connectTool } from '../lib/redis'
+import { freePort, startRedisServer, type RedisServer } from '../service/redis-server'
+
+export interface TestRedis {
+  url: string
+  client: Redis
+  /** The private server, when this test started one (null with REDIS_URL). */
+  server: RedisServer | null
+  /** Stops the private server (to test Redis outages); no-op with REDIS_URL. */
+  stop(): Promise<void>
+  /** Starts the private server again on the same port. */
+  restart(): Promise<void>
+  close(): Promise<void>
+}
+
+export async function testRedis(): Promise<TestRedis> {
+  let server: RedisServer | null = null
+  let url = process.env.REDIS_URL ?? ''
+  let port = 0
+  let dir = ''
+  if (!url) {
+    port = await freePort()
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-redis-'))
+    server = await startRedisServer({ dir, port })
+    url = server.url
+  }
+  const client = connectTool(url, { retryStrategy: (n) => Math.min(n * 100, 500), maxRetriesPerRequest: 1 })
+  client.on('error', () => {})
+  await client.connect()
+  const t: TestRedis = {
+    url,
+    client,
+    server,
+    async stop() {
+      await t.server?.stop()
+    },
+    async restart() {
+      if (!dir) return
+      t.server = await startRedisServer({ dir, port })
+    },
+    async close() {
+      client.disconnect()
+      await t.server?.stop()
+      if (dir) fs.rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  return t
+}
+
+/** A name no other test run uses, for tenants and packages in a shared Redis. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(0, 60)
+}
