@@ -5,7 +5,7 @@ import { InputError } from '../lib/errors'
 import { listPackages, setPackage } from '../lib/packages'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { deleteRoute, listRoutes, setRoute } from '../lib/routes'
-import { loadSettings, type Settings } from '../lib/settings'
+import { loadSettings, withPublished, type Settings } from '../lib/settings'
 import { formatSize, parseSize } from '../lib/size'
 import { createTenant, listTenants, requireTenant, resetPassword, setTenantStatus, smtpHost, loginFor, type Credentials, type Tenant } from '../lib/tenants'
 
@@ -225,7 +225,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     } catch (err) {
       throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)} (${(err as Error).message}): is "npm start" running, or REDIS_URL set?`)
     }
-    await cmd.run({ redis, settings, args, opts: parsed.values, json: Boolean(parsed.values.json), out })
+    await cmd.run({ redis, settings: await withPublished(redis, settings), args, opts: parsed.values, json: Boolean(parsed.values.json), out })
     return 0
   } finally {
     redis.disconnect()

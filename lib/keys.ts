@@ -4,6 +4,9 @@
 const P = 'posta:'
 
 export const keys = {
+  /** HASH of the service settings the running service published (service domain, public ports) for the CLI. */
+  published: () => `${P}published`,
+
   /** SET of package names. */
   packages: () => `${P}packages`,
   /** HASH name, traffic_bytes, created_at. */

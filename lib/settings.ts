@@ -2,6 +2,8 @@
 // They come from the environment (README.md lists every variable) so that the three
 // processes of one node, started by `npm start`, always agree.
 import * as path from 'node:path'
+import type Redis from 'ioredis'
+import { keys } from './keys'
 
 export interface Settings {
   serviceDomain: string
@@ -53,4 +55,29 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     smtpsPort: port(env, 'POSTA_SMTPS_PORT', 2465),
     panelPort: port(env, 'POSTA_PANEL_PORT', 8080),
   }
+}
+
+/** Settings that customers see (login domain, ports) and that the CLI must print as the running service uses them. */
+const PUBLISHED: [keyof Settings, string, string][] = [
+  ['serviceDomain', 'service_domain', 'POSTA_SERVICE_DOMAIN'],
+  ['smtpPort', 'smtp_port', 'POSTA_SMTP_PORT'],
+  ['submissionPort', 'submission_port', 'POSTA_SUBMISSION_PORT'],
+  ['smtpsPort', 'smtps_port', 'POSTA_SMTPS_PORT'],
+  ['panelPort', 'panel_port', 'POSTA_PANEL_PORT'],
+]
+
+/** Written by `npm start`, so that a CLI run without the same environment still prints the right login and ports. */
+export async function publishSettings(redis: Redis, s: Settings): Promise<void> {
+  await redis.hset(keys.published(), Object.fromEntries(PUBLISHED.map(([k, field]) => [field, String(s[k])])))
+}
+
+/** The environment wins; what it leaves unset comes from the settings the running service published. */
+export async function withPublished(redis: Redis, s: Settings, env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
+  const pub = await redis.hgetall(keys.published())
+  const out = { ...s } as Record<string, unknown>
+  for (const [k, field, envName] of PUBLISHED) {
+    if (env[envName] || pub[field] === undefined) continue
+    out[k] = typeof s[k] === 'number' ? Number(pub[field]) : pub[field]
+  }
+  return out as unknown as Settings
 }

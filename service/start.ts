@@ -6,7 +6,7 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import { connectTool, describeRedisUrl } from '../lib/redis'
-import { loadSettings } from '../lib/settings'
+import { loadSettings, publishSettings } from '../lib/settings'
 import { createApp } from '../web/app'
 import { buildHarakaDir, harakaBin } from './haraka-dir'
 import { startRedisServer, type RedisServer } from './redis-server'
@@ -47,6 +47,7 @@ async function main() {
   try {
     await redis.connect()
     await redis.ping()
+    await publishSettings(redis, settings)
   } catch (err) {
     await embedded?.stop()
     throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)}: ${(err as Error).message}`)
