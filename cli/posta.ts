@@ -7,7 +7,9 @@ import { connectTool, describeRedisUrl } from '../lib/redis'
 import { deleteRoute, listRoutes, setRoute } from '../lib/routes'
 import { loadSettings, withPublished, type Settings } from '../lib/settings'
 import { formatSize, parseSize } from '../lib/size'
-import { createTenant, listTenants, requireTenant, resetPassword, setTenantStatus, smtpHost, loginFor, type Credentials, type Tenant } from '../lib/tenants'
+import { formatDay } from '../lib/period'
+import { DEFAULT_QUOTA, topUp, usage } from '../lib/quota'
+import { changePackage, createTenant, listTenants, requireTenant, resetPassword, setTenantStatus, smtpHost, loginFor, type Credentials, type Tenant } from '../lib/tenants'
 
 interface Ctx {
   redis: Redis
@@ -143,6 +145,50 @@ const commands: Record<string, Command> = {
       print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug} active`)
     },
   },
+  'tenant topup': {
+    usage: 'posta tenant topup <slug> --traffic <size>',
+    summary: "add a one-off amount to the tenant's allowance for the current month",
+    options: { traffic: { type: 'string', help: 'extra traffic for this month (e.g. 5GB)' } },
+    args: 1,
+    async run(ctx) {
+      if (typeof ctx.opts.traffic !== 'string') throw new InputError('missing --traffic <size> (e.g. --traffic 5GB)')
+      const q = { ...DEFAULT_QUOTA, timeZone: ctx.settings.timeZone }
+      const total = await topUp(ctx.redis, q, ctx.args[0], parseSize(ctx.opts.traffic))
+      const u = await usage(ctx.redis, q, ctx.args[0])
+      print(ctx, { tenant: u.tenant, month: u.month, topup_bytes: total, limit_bytes: u.limit_bytes, remaining_bytes: u.remaining_bytes },
+        () => `tenant ${u.tenant}: top-up for ${u.month} now ${formatSize(total)}; limit ${formatSize(u.limit_bytes)}, ${formatSize(u.remaining_bytes)} left`)
+    },
+  },
+  'tenant package': {
+    usage: 'posta tenant package <slug> <package>',
+    summary: 'move a tenant to another package; the new allowance applies to this month at once',
+    args: 2,
+    async run(ctx) {
+      const t = await changePackage(ctx.redis, ctx.args[0], ctx.args[1])
+      print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug} now on package ${t.package}`)
+    },
+  },
+  usage: {
+    usage: 'posta usage <slug>',
+    summary: "this month's traffic of a tenant: used, limit, remaining, reset date, and day by day",
+    args: 1,
+    async run(ctx) {
+      const u = await usage(ctx.redis, { ...DEFAULT_QUOTA, timeZone: ctx.settings.timeZone }, ctx.args[0])
+      print(ctx, u, () =>
+        [
+          `tenant     ${u.tenant}   month ${u.month} (${ctx.settings.timeZone})`,
+          `used       ${formatSize(u.used_bytes)} (${u.used_bytes} bytes), ${u.messages} messages`,
+          `limit      ${formatSize(u.limit_bytes)} (package ${u.package} ${formatSize(u.package_bytes)}${u.topup_bytes ? ` + top-up ${formatSize(u.topup_bytes)}` : ''})`,
+          `remaining  ${formatSize(u.remaining_bytes)} (${u.remaining_bytes} bytes), ${u.percent}% used`,
+          `resets     ${formatDay(new Date(u.resets_at), ctx.settings.timeZone)}`,
+          '',
+          u.days.some((d) => d.messages > 0)
+            ? table([['DAY', 'BYTES', 'MESSAGES', 'RECIPIENTS'], ...u.days.filter((d) => d.messages > 0).map((d) => [d.day, formatSize(d.bytes), String(d.messages), String(d.recipients)])])
+            : 'no traffic yet this month',
+        ].join('\n'),
+      )
+    },
+  },
   'route set': {
     usage: 'posta route set <domain> <host>[:<port>]',
     summary: 'route mail for a domain to a fixed host (a leading dot, .example.net, covers its subdomains too)',
@@ -190,8 +236,8 @@ function helpOne(c: Command): string {
 }
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<number> {
-  const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')
-  const name = Object.keys(commands).find((k) => words === k)
+  const positional = argv.filter((a) => !a.startsWith('-'))
+  const name = [positional.slice(0, 2).join(' '), positional[0]].find((k) => k !== undefined && k in commands)
   const wantsHelp = argv.includes('--help') || argv.includes('-h')
   if (!name) {
     if (argv.length === 0 || wantsHelp || argv[0] === 'help') {
@@ -213,7 +259,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   } catch (err) {
     throw new InputError(`${(err as Error).message.split('\n')[0]} (see "${cmd.usage.split(' ').slice(0, 3).join(' ')} --help")`)
   }
-  const args = parsed.positionals.slice(2)
+  const args = parsed.positionals.slice(name.split(' ').length)
   if (args.length !== cmd.args) throw new InputError(`expected ${cmd.args} argument${cmd.args === 1 ? '' : 's'}: ${cmd.usage}`)
 
   const settings = loadSettings()

@@ -19,6 +19,15 @@ export const keys = {
   /** HASH local part -> password hash (scrypt$...). */
   credentials: (slug: string) => `${P}tenant:{${slug}}:credentials`,
 
+  /** HASH bytes, messages (committed traffic), topup (extra bytes this month), warned_<pct> flags. */
+  usageMonth: (slug: string, month: string) => `${P}usage:{${slug}}:${month}`,
+  /** ZSET of in-flight reservations `<id>|<bytes>`, score = deadline in ms. */
+  reservations: (slug: string, month: string) => `${P}usage:{${slug}}:${month}:res`,
+  /** Marker that a reservation was committed (guards against a double commit). */
+  committed: (slug: string, id: string) => `${P}usage:{${slug}}:done:${id}`,
+  /** HASH bytes, messages, recipients of one day. */
+  usageDay: (slug: string, day: string) => `${P}usage:{${slug}}:${day}`,
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

@@ -26,6 +26,13 @@ export async function setPackage(redis: Redis, name: string, trafficBytes: numbe
     .hset(keys.package(name), { name, traffic_bytes: String(trafficBytes), updated_at: now })
     .sadd(keys.packages(), name)
     .exec()
+  // Each tenant keeps a copy of its package's allowance (the quota script reads only the tenant's own keys):
+  // bring the copies of this package's tenants up to date, so a change applies at once.
+  for (const slug of await redis.smembers(keys.tenants())) {
+    if ((await redis.hget(keys.tenant(slug), 'package')) === name) {
+      await redis.hset(keys.tenant(slug), 'traffic_bytes', String(trafficBytes))
+    }
+  }
   return (await getPackage(redis, name))!
 }
 

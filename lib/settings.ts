@@ -60,6 +60,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 /** Settings that customers see (login domain, ports) and that the CLI must print as the running service uses them. */
 const PUBLISHED: [keyof Settings, string, string][] = [
   ['serviceDomain', 'service_domain', 'POSTA_SERVICE_DOMAIN'],
+  ['timeZone', 'time_zone', 'POSTA_TIMEZONE'],
   ['smtpPort', 'smtp_port', 'POSTA_SMTP_PORT'],
   ['submissionPort', 'submission_port', 'POSTA_SUBMISSION_PORT'],
   ['smtpsPort', 'smtps_port', 'POSTA_SMTPS_PORT'],

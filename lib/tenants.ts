@@ -91,14 +91,17 @@ export async function createTenant(redis: Redis, settings: Settings, input: Crea
   const slug = checkSlug(input.slug)
   const local = checkLocalPart(input.local ?? 'mail')
   const contact = checkEmail(input.contact)
-  await requirePackage(redis, input.package)
+  const pkg = await requirePackage(redis, input.package)
   if (await redis.exists(keys.tenant(slug))) {
     throw new InputError(`tenant "${slug}" already exists: pick another slug, or see "posta tenant show ${slug}"`)
   }
   const password = generatePassword()
   const hash = await hashPassword(password)
   const now = new Date().toISOString()
-  const fields = { slug, package: input.package, status: 'active', contact, primary_login: local, created_at: now, updated_at: now }
+  // traffic_bytes is the package's allowance, copied so the quota script reads one hash-tagged key (see setPackage)
+  const fields = {
+    slug, package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), status: 'active', contact, primary_login: local, created_at: now, updated_at: now,
+  }
   const created = await runScript<number>(redis, 'tenant_create', 2, [keys.tenant(slug), keys.credentials(slug)], [
     local,
     hash,
@@ -146,6 +149,15 @@ export async function resetPassword(redis: Redis, settings: Settings, slug: stri
     .hset(keys.tenant(slug), 'updated_at', new Date().toISOString())
     .exec()
   return credentialsFor(l, slug, password, settings)
+}
+
+/** Moves a tenant to another package; the new allowance applies to the current month at once. */
+export async function changePackage(redis: Redis, slug: string, packageName: string): Promise<Tenant> {
+  const t = await requireTenant(redis, slug)
+  const pkg = await requirePackage(redis, packageName)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its package cannot change`)
+  await redis.hset(keys.tenant(slug), { package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), updated_at: new Date().toISOString() })
+  return (await getTenant(redis, slug))!
 }
 
 /** Suspends or resumes a tenant. A closed tenant stays closed. */

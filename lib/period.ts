@@ -1,0 +1,61 @@
+// Calendar months and days in the service's time zone: all nodes, the panel and the CLI label usage the same way.
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+function parts(at: Date, timeZone: string): { y: number; m: number; d: number; h: number; min: number; s: number } {
+  let f = formatters.get(timeZone)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    })
+    formatters.set(timeZone, f)
+  }
+  const p: Record<string, number> = {}
+  for (const { type, value } of f.formatToParts(at)) if (type !== 'literal') p[type] = Number(value)
+  return { y: p.year, m: p.month, d: p.day, h: p.hour, min: p.minute, s: p.second }
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0')
+
+/** `YYYY-MM` of the instant in the time zone. */
+export function monthOf(at: Date, timeZone: string): string {
+  const p = parts(at, timeZone)
+  return `${p.y}-${pad(p.m)}`
+}
+
+/** `YYYY-MM-DD` of the instant in the time zone. */
+export function dayOf(at: Date, timeZone: string): string {
+  const p = parts(at, timeZone)
+  return `${p.y}-${pad(p.m)}-${pad(p.d)}`
+}
+
+/** The instant of local midnight starting the given day (handles DST: offsets are re-read at the result). */
+export function localMidnight(y: number, m: number, d: number, timeZone: string): Date {
+  const wall = Date.UTC(y, m - 1, d)
+  let guess = wall
+  for (let i = 0; i < 3; i++) {
+    const p = parts(new Date(guess), timeZone)
+    const shown = Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s)
+    const diff = shown - wall
+    if (diff === 0) break
+    guess -= diff
+  }
+  return new Date(guess)
+}
+
+/** When the month containing `at` ends (local midnight of the 1st of the next month): the quota's reset. */
+export function monthEnd(at: Date, timeZone: string): Date {
+  const p = parts(at, timeZone)
+  return p.m === 12 ? localMidnight(p.y + 1, 1, 1, timeZone) : localMidnight(p.y, p.m + 1, 1, timeZone)
+}
+
+/** Days of the month `YYYY-MM`, as `YYYY-MM-DD`. */
+export function daysOfMonth(month: string): string[] {
+  const [y, m] = month.split('-').map(Number)
+  const n = new Date(Date.UTC(y, m, 0)).getUTCDate()
+  return Array.from({ length: n }, (_, i) => `${month}-${pad(i + 1)}`)
+}
+
+/** "1 December 2026" in English, for replies and notices. */
+export function formatDay(at: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(at)
+}

@@ -1,0 +1,160 @@
+// Monthly traffic quota: a message costs its size times its accepted recipients, counted against the tenant's
+// package allowance (plus any top-up) for the calendar month in the service's time zone.
+// Reserve at end of DATA (one Lua script), commit once queued, release otherwise; see docs/quota.md.
+import type Redis from 'ioredis'
+import { InputError } from './errors'
+import { keys } from './keys'
+import { runScript } from './lua'
+import { dayOf, daysOfMonth, monthEnd, monthOf } from './period'
+import { requireTenant } from './tenants'
+
+export interface QuotaOptions {
+  timeZone: string
+  /** A reservation frees itself after this long (a crashed node's reservations do not block a tenant). */
+  reservationMs: number
+  /** Usage counters live this long after the end of their month. */
+  retentionDays: number
+  /** Warning thresholds, percent of the allowance. */
+  thresholds: number[]
+}
+
+export const DEFAULT_QUOTA: QuotaOptions = { timeZone: 'Europe/Rome', reservationMs: 600_000, retentionDays: 400, thresholds: [80, 90, 100] }
+
+/** What a reservation needs to be committed or released later, in the same month it was made. */
+export interface Reservation {
+  tenant: string
+  id: string
+  bytes: number
+  recipients: number
+  month: string
+  day: string
+}
+
+export type ReserveResult =
+  | { ok: true; reservation: Reservation; used: number; limit: number }
+  | { ok: false; reason: 'over'; used: number; limit: number; needed: number; resetsAt: Date }
+  | { ok: false; reason: 'unknown-tenant' }
+
+export interface CommitResult {
+  counted: boolean
+  used: number
+  limit: number
+  /** Thresholds (percent) this message crossed for the first time this month. */
+  crossed: number[]
+}
+
+function usageTtlSeconds(at: Date, o: QuotaOptions): number {
+  return Math.ceil((monthEnd(at, o.timeZone).getTime() - at.getTime()) / 1000) + o.retentionDays * 86400
+}
+
+/** Bytes a message costs: its size as the client sent it in DATA times its accepted recipients. */
+export function messageCost(size: number, recipients: number): number {
+  return size * recipients
+}
+
+export async function reserve(redis: Redis, o: QuotaOptions, tenant: string, id: string, size: number, recipients: number, now = new Date()): Promise<ReserveResult> {
+  const month = monthOf(now, o.timeZone)
+  const bytes = messageCost(size, recipients)
+  const [status, used, limit] = await runScript<number[]>(
+    redis, 'quota_reserve', 4,
+    [keys.tenant(tenant), keys.usageMonth(tenant, month), keys.reservations(tenant, month), keys.committed(tenant, id)],
+    [id, bytes, now.getTime(), o.reservationMs],
+  )
+  if (status === 4) return { ok: false, reason: 'unknown-tenant' }
+  if (status === 0) return { ok: false, reason: 'over', used, limit, needed: bytes, resetsAt: monthEnd(now, o.timeZone) }
+  // 2 (already committed) and 3 (already reserved) are a retried call for the same transaction: nothing new to hold.
+  return { ok: true, reservation: { tenant, id, bytes, recipients, month, day: dayOf(now, o.timeZone) }, used, limit }
+}
+
+export async function commit(redis: Redis, o: QuotaOptions, r: Reservation, now = new Date()): Promise<CommitResult> {
+  const res = await runScript<number[]>(
+    redis, 'quota_commit', 5,
+    [keys.tenant(r.tenant), keys.usageMonth(r.tenant, r.month), keys.reservations(r.tenant, r.month), keys.committed(r.tenant, r.id), keys.usageDay(r.tenant, r.day)],
+    [r.id, r.bytes, r.recipients, usageTtlSeconds(now, o), Math.ceil((o.reservationMs * 2) / 1000), o.thresholds.join(',')],
+  )
+  return { counted: res[0] === 1, used: res[1], limit: res[2], crossed: res.slice(3) }
+}
+
+export async function release(redis: Redis, r: Reservation): Promise<void> {
+  await redis.zrem(keys.reservations(r.tenant, r.month), `${r.id}|${r.bytes}`)
+}
+
+export interface QuotaState {
+  found: boolean
+  used: number
+  pending: number
+  limit: number
+  messages: number
+  month: string
+  resetsAt: Date
+}
+
+/** Committed and in-flight traffic of the current month, and the limit. */
+export async function quotaState(redis: Redis, o: QuotaOptions, tenant: string, now = new Date()): Promise<QuotaState> {
+  const month = monthOf(now, o.timeZone)
+  const [found, used, pending, limit, messages] = await runScript<number[]>(
+    redis, 'quota_state', 3,
+    [keys.tenant(tenant), keys.usageMonth(tenant, month), keys.reservations(tenant, month)],
+    [now.getTime()],
+  )
+  return { found: found === 1, used, pending, limit, messages, month, resetsAt: monthEnd(now, o.timeZone) }
+}
+
+export interface Usage {
+  tenant: string
+  month: string
+  used_bytes: number
+  limit_bytes: number
+  remaining_bytes: number
+  percent: number
+  messages: number
+  package: string
+  package_bytes: number
+  topup_bytes: number
+  resets_at: string
+  days: { day: string; bytes: number; messages: number; recipients: number }[]
+}
+
+/** The month's figures for the CLI and the panel, read from counters (never from messages). */
+export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now = new Date()): Promise<Usage> {
+  const t = await requireTenant(redis, tenant)
+  const month = monthOf(now, o.timeZone)
+  const days = daysOfMonth(month).filter((d) => d <= dayOf(now, o.timeZone))
+  const pipe = redis.pipeline().hgetall(keys.usageMonth(tenant, month)).hget(keys.tenant(tenant), 'traffic_bytes')
+  for (const d of days) pipe.hgetall(keys.usageDay(tenant, d))
+  const res = ((await pipe.exec()) ?? []).map(([err, v]) => {
+    if (err) throw err
+    return v
+  })
+  const m = res[0] as Record<string, string>
+  const packageBytes = Number(res[1] ?? 0)
+  const topup = Number(m.topup ?? 0)
+  const used = Number(m.bytes ?? 0)
+  const limit = packageBytes + topup
+  return {
+    tenant,
+    month,
+    used_bytes: used,
+    limit_bytes: limit,
+    remaining_bytes: Math.max(0, limit - used),
+    percent: limit > 0 ? Math.round((used / limit) * 1000) / 10 : 0,
+    messages: Number(m.messages ?? 0),
+    package: t.package,
+    package_bytes: packageBytes,
+    topup_bytes: topup,
+    resets_at: monthEnd(now, o.timeZone).toISOString(),
+    days: days.map((day, i) => {
+      const h = res[i + 2] as Record<string, string>
+      return { day, bytes: Number(h.bytes ?? 0), messages: Number(h.messages ?? 0), recipients: Number(h.recipients ?? 0) }
+    }),
+  }
+}
+
+/** A one-off addition to this month's allowance. */
+export async function topUp(redis: Redis, o: QuotaOptions, tenant: string, bytes: number, now = new Date()): Promise<number> {
+  await requireTenant(redis, tenant)
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InputError(`bad top-up ${bytes}: must be a positive number of bytes`)
+  const k = keys.usageMonth(tenant, monthOf(now, o.timeZone))
+  const [[, total]] = (await redis.multi().hincrby(k, 'topup', bytes).expire(k, usageTtlSeconds(now, o)).exec()) as [[unknown, number]]
+  return total
+}
