@@ -28,6 +28,20 @@ export const keys = {
   /** HASH bytes, messages, recipients of one day. */
   usageDay: (slug: string, day: string) => `${P}usage:{${slug}}:${day}`,
 
+  /** HASH ip -> JSON of the pool entry (helo, state, reason, since, added_at). */
+  pool: () => `${P}pool`,
+  /** HASH ip -> time of its last delivery attempt (ms). */
+  poolLastUse: () => `${P}pool:lastuse`,
+  /** LIST of JSON events of an IP (added, suspended, reinstated, ...), newest first. */
+  ipHistory: (ip: string) => `${P}ip:${ip}:history`,
+  /** The source IP a queued message first used, so its retries keep it. */
+  sticky: (id: string) => `${P}sticky:${id}`,
+
+  /** HASH of one IP's traffic in one UTC hour: `<tenant>|<field>` -> count (attempts, delivered, deferred, bounced, bytes). */
+  ledgerIpHour: (ip: string, hour: string) => `${P}ledger:ip:${ip}:${hour}`,
+  /** ZSET of a tenant's recent delivery attempts (JSON), score = time in ms. */
+  ledgerRecent: (slug: string) => `${P}ledger:{${slug}}:recent`,
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

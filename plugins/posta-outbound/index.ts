@@ -1,14 +1,83 @@
-// Outbound: static routes before MX lookup, and one log line per delivery result that names the tenant.
+// posta-outbound: static routes before MX lookup; the source IP of each delivery from the current rotation slot of
+// the pool (never a suspended IP, never the machine's default address while a pool exists); the delivery ledger
+// and one log line per delivery result with tenant and source IP.
+import { now } from '../../lib/clock'
+import { DEFAULT_LEDGER, recordAttempt, type DeliveryResult, type LedgerOptions } from '../../lib/ledger'
+import { keys } from '../../lib/keys'
+import { getPool, ipFamily, type PoolEntry } from '../../lib/pool'
+import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
-import { addr, constants, getRedis, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { addr, constants, getRedis, getSettings, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 
-export function hook_init_master(this: Plugin, next: Next) {
-  getRedis(this)
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const netUtils: {
+  get_mx(domain: string): Promise<Mx[]>
+  resolve_mx_hosts(mxs: Mx[]): Promise<Mx[]>
+} = require('haraka-net-utils')
+
+interface Mx {
+  exchange: string
+  priority: number
+  port?: number
+  from_dns?: string
+  bind?: string
+  bind_helo?: string
+}
+
+interface OutboundConfig {
+  rotation: RotationOptions
+  waitSeconds: number
+  stickySeconds: number
+  ledger: LedgerOptions
+}
+
+let cfg: OutboundConfig
+let roundRobin = 0
+
+export function register(this: Plugin) {
+  load_outbound_ini.call(this)
+}
+
+function load_outbound_ini(this: Plugin) {
+  const ini = this.config.get('posta-outbound.ini', () => load_outbound_ini.call(this))
+  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
+  const tz = getSettings().timeZone
+  cfg = {
+    rotation: {
+      timeZone: tz,
+      slotMinutes: Math.max(1, num(ini.rotation?.slot_minutes, DEFAULT_ROTATION.slotMinutes)),
+      active: Math.max(0.0001, num(ini.rotation?.active, DEFAULT_ROTATION.active)),
+    },
+    waitSeconds: Math.max(1, num(ini.rotation?.wait_seconds, 60)),
+    stickySeconds: num(ini.rotation?.sticky_days, 5) * 86400,
+    ledger: {
+      timeZone: tz,
+      hourlyDays: num(ini.ledger?.hourly_days, DEFAULT_LEDGER.hourlyDays),
+      rawDays: num(ini.ledger?.raw_days, DEFAULT_LEDGER.rawDays),
+      recentMax: num(ini.ledger?.recent_max, DEFAULT_LEDGER.recentMax),
+    },
+  }
+}
+
+function init(plugin: Plugin, next: Next) {
+  const redis = getRedis(plugin)
+  // The CLI shows the schedule as the service computes it.
+  redis.once('ready', () => {
+    redis.hset(keys.published(), { rotation_slot_minutes: String(cfg.rotation.slotMinutes), rotation_active: String(cfg.rotation.active) }).catch(() => {})
+  })
   next()
 }
+export function hook_init_master(this: Plugin, next: Next) {
+  init(this, next)
+}
 export function hook_init_child(this: Plugin, next: Next) {
-  getRedis(this)
-  next()
+  init(this, next)
+}
+
+/** The usable IPs of the current slot: active in the rotation and not suspended. */
+function usableNow(pool: PoolEntry[]): PoolEntry[] {
+  const active = new Set(activeIps(pool.map((p) => p.ip), slotAt(now(), cfg.rotation).number, cfg.rotation))
+  return pool.filter((p) => active.has(p.ip) && p.state === 'active')
 }
 
 function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
@@ -18,6 +87,7 @@ function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
     auth_user: (notes.auth_user as string) ?? '-',
     client_ip: (notes.client_ip as string) ?? '-',
     tx: hmail.todo?.uuid ?? hmail.uuid,
+    source_ip: (notes.posta_source_ip as string) ?? 'default',
     domain: hmail.todo?.domain,
     from: addr(hmail.todo?.mail_from),
     to: (hmail.todo?.rcpt_to ?? []).map(addr).join(','),
@@ -25,25 +95,97 @@ function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
   }
 }
 
-export const hook_get_mx = guard('route lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem, domain: string) {
-  const route = await findRoute(getRedis(this), domain)
-  if (!route) return next()
-  hmail.loginfo(this, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
-  next(constants.ok, { exchange: route.host, port: route.port, priority: 0 })
+/** No usable IP in the pool: the message waits in the queue (no failure counted) rather than leave through a flagged one. */
+export const hook_send_email = guard('pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem) {
+  const pool = await getPool(getRedis(this))
+  if (pool.length > 0 && usableNow(pool).length === 0) {
+    hmail.logwarn(this, `no usable outbound IP (all of this slot's pool IPs are suspended): waiting ${cfg.waitSeconds}s`, deliveryFields(hmail))
+    return next(constants.delay, cfg.waitSeconds)
+  }
+  next()
 })
+
+export const hook_get_mx = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem, domain: string) {
+  const redis = getRedis(this)
+  const id = hmail.todo?.uuid ?? hmail.uuid
+  const [route, pool, sticky] = await Promise.all([findRoute(redis, domain), getPool(redis), redis.get(keys.sticky(id))])
+  let mxs: Mx[]
+  if (route) {
+    mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
+    hmail.loginfo(this, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
+  } else if (pool.length === 0) {
+    return next() // a single-address install: Haraka's own MX lookup and the default address
+  } else {
+    mxs = await netUtils.get_mx(domain)
+    if (!mxs.length) return next(constants.deny, `no MX for ${domain}`)
+  }
+  if (pool.length === 0) return next(constants.ok, mxs)
+
+  const usable = usableNow(pool)
+  if (usable.length === 0) {
+    hmail.logwarn(this, 'no usable outbound IP: waiting in the queue', deliveryFields(hmail))
+    return next(constants.denysoft, 'no usable outbound IP')
+  }
+  const resolved = await netUtils.resolve_mx_hosts(mxs)
+  if (route) for (const mx of resolved) delete mx.from_dns // a route may point at this machine on purpose
+  // One source per address family: the message's sticky IP while it is usable, else the next in turn.
+  const chosen = new Map<number, PoolEntry>()
+  const stuck = usable.find((p) => p.ip === sticky)
+  if (stuck) chosen.set(ipFamily(stuck.ip), stuck)
+  for (const fam of [4, 6]) {
+    if (chosen.has(fam)) continue
+    const candidates = usable.filter((p) => ipFamily(p.ip) === fam)
+    if (candidates.length) chosen.set(fam, candidates[roundRobin++ % candidates.length])
+  }
+  const list = resolved
+    .filter((mx) => chosen.has(ipFamily(mx.exchange)))
+    .map((mx) => ({ ...mx, bind: chosen.get(ipFamily(mx.exchange))!.ip, bind_helo: chosen.get(ipFamily(mx.exchange))!.helo }))
+    .sort((a, b) => a.priority - b.priority)
+  if (!list.length) {
+    hmail.logwarn(this, 'no usable outbound IP of the MX address family: waiting in the queue', deliveryFields(hmail, { mx: resolved.map((m) => m.exchange).join(',') }))
+    return next(constants.denysoft, 'no usable outbound IP for this destination')
+  }
+  const source = list[0].bind
+  hmail.todo.notes.posta_source_ip = source
+  if (source !== sticky) await redis.set(keys.sticky(id), source, 'EX', cfg.stickySeconds)
+  next(constants.ok, list)
+})
+
+function record(plugin: Plugin, hmail: HMailItem, result: DeliveryResult, mx: string, response: string) {
+  const notes = hmail.todo?.notes ?? {}
+  const code = /^\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?/.exec(response)?.[0] ?? ''
+  recordAttempt(getRedis(plugin), {
+    at: Date.now(),
+    tenant: (notes.tenant as string) ?? '',
+    tx: hmail.todo?.uuid ?? hmail.uuid,
+    ip: (notes.posta_source_ip as string) ?? 'default',
+    domain: hmail.todo?.domain,
+    mx,
+    result,
+    code,
+    response: response.slice(0, 300),
+    size: Number(notes.size ?? 0),
+    rcpts: hmail.todo?.rcpt_to?.length ?? 0,
+  }, cfg.ledger).catch((err: Error) => hmail.logerror(plugin, `ledger write failed: ${err.message}`, deliveryFields(hmail)))
+}
 
 export function hook_delivered(this: Plugin, next: Next, hmail: HMailItem, params: unknown[]) {
   const [host, ip, response, delay, port] = params as [string, string, string, number, number]
   hmail.loginfo(this, 'delivered', deliveryFields(hmail, { result: 'delivered', mx: host, mx_ip: ip, mx_port: port, response, delay }))
+  record(this, hmail, 'delivered', host, String(response ?? ''))
   next()
 }
 
 export function hook_deferred(this: Plugin, next: Next, hmail: HMailItem, params: { delay: number; err: unknown }) {
-  hmail.lognotice(this, 'deferred', deliveryFields(hmail, { result: 'deferred', retry_in: params?.delay, error: String(params?.err ?? '') }))
+  const error = String((params?.err as Error)?.message ?? params?.err ?? '')
+  hmail.lognotice(this, 'deferred', deliveryFields(hmail, { result: 'deferred', retry_in: params?.delay, error }))
+  record(this, hmail, 'deferred', '', error)
   next()
 }
 
 export function hook_bounce(this: Plugin, next: Next, hmail: HMailItem, err: { message?: string; mx?: { exchange?: string } }) {
-  hmail.lognotice(this, 'bounced', deliveryFields(hmail, { result: 'bounced', mx: err?.mx?.exchange, error: err?.message ?? String(err) }))
+  const error = err?.message ?? String(err)
+  hmail.lognotice(this, 'bounced', deliveryFields(hmail, { result: 'bounced', mx: err?.mx?.exchange, error }))
+  record(this, hmail, 'bounced', err?.mx?.exchange ?? '', error)
   next()
 }

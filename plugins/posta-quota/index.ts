@@ -126,6 +126,7 @@ export const hook_data_post = guard('quota reservation failed', async function (
   const q = tx && state.get(tx)
   if (!tx || !tenant || !q) return next()
   const size = messageSize(tx, q)
+  tx.notes.size = size
   const recipients = tx.rcpt_to.length
   const t0 = process.hrtime.bigint()
   let r

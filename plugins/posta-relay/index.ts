@@ -47,6 +47,13 @@ export function hook_rcpt(this: Plugin, next: Next, connection: Connection, para
   next(constants.ok)
 }
 
+export function hook_data_post(this: Plugin, next: Next, connection: Connection) {
+  const tx = connection.transaction
+  // The message's size travels with it for the delivery ledger (posta-quota refines it to the exact count).
+  if (tx?.notes.tenant) tx.notes.size = Math.max(0, tx.data_bytes - 3)
+  next()
+}
+
 export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (tx) {

@@ -1,0 +1,144 @@
+// The shared outbound IP pool: each IP with its HELO name (what its PTR says) and its state. State lives in Redis
+// so every node sees a suspension at its next delivery.
+import * as dns from 'node:dns'
+import * as net from 'node:net'
+import type Redis from 'ioredis'
+import { InputError, NotFoundError } from './errors'
+import { keys } from './keys'
+import { activeIps, slotAt, type RotationOptions } from './rotation'
+import { checkDomain } from './validate'
+
+export type IpState = 'active' | 'suspended'
+
+export interface PoolEntry {
+  ip: string
+  helo: string
+  state: IpState
+  /** Why it is suspended (operator's text, or the monitor's evidence). */
+  reason?: string
+  /** When the state last changed. */
+  since: string
+  added_at: string
+}
+
+export interface IpEvent {
+  at: string
+  event: 'added' | 'removed' | 'suspended' | 'reinstated' | 'helo'
+  by: string
+  reason?: string
+}
+
+/** Canonical text of an IPv4 or IPv6 address (IPv6 compressed, lower case); InputError for anything else. */
+export function normaliseIp(ip: string): string {
+  const raw = String(ip).trim().replace(/^\[|\]$/g, '')
+  if (net.isIPv4(raw)) return raw
+  if (net.isIPv6(raw)) {
+    // the WHATWG URL parser prints the canonical RFC 5952 form
+    return new URL(`http://[${raw}]/`).hostname.slice(1, -1)
+  }
+  throw new InputError(`bad IP address "${ip}": expected IPv4 (203.0.113.7) or IPv6 (2001:db8::7)`)
+}
+
+export function ipFamily(ip: string): 4 | 6 {
+  return net.isIPv6(ip) ? 6 : 4
+}
+
+async function pushEvent(redis: Redis, ip: string, e: IpEvent): Promise<void> {
+  await redis.lpush(keys.ipHistory(ip), JSON.stringify(e))
+}
+
+export async function getPool(redis: Redis): Promise<PoolEntry[]> {
+  const all = await redis.hgetall(keys.pool())
+  return Object.values(all)
+    .map((v) => JSON.parse(v) as PoolEntry)
+    .sort((a, b) => (a.ip < b.ip ? -1 : 1))
+}
+
+export async function getIp(redis: Redis, ip: string): Promise<PoolEntry> {
+  const n = normaliseIp(ip)
+  const v = await redis.hget(keys.pool(), n)
+  if (!v) throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
+  return JSON.parse(v) as PoolEntry
+}
+
+/** Forward-confirmed reverse DNS of a pool IP: warnings, never a refusal (DNS may not be set up yet). */
+export async function checkDns(ip: string, helo: string, resolver = new dns.promises.Resolver({ timeout: 2000, tries: 1 })): Promise<string[]> {
+  const warnings: string[] = []
+  try {
+    const names = (await resolver.reverse(ip)).map((n) => n.toLowerCase().replace(/\.$/, ''))
+    if (!names.includes(helo)) warnings.push(`the PTR of ${ip} is ${names.join(', ') || 'empty'}, not ${helo}: receivers check that they match`)
+  } catch (err) {
+    warnings.push(`no PTR record for ${ip} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): receivers expect one naming ${helo}`)
+  }
+  try {
+    const addrs = ipFamily(ip) === 6 ? await resolver.resolve6(helo) : await resolver.resolve4(helo)
+    if (!addrs.map((a) => (ipFamily(a) === 6 ? normaliseIp(a) : a)).includes(ip)) {
+      warnings.push(`${helo} resolves to ${addrs.join(', ')}, not ${ip}: forward and reverse DNS do not match`)
+    }
+  } catch (err) {
+    warnings.push(`${helo} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): forward and reverse DNS do not match`)
+  }
+  return warnings
+}
+
+export async function addIp(redis: Redis, ip: string, helo: string, by = 'operator'): Promise<PoolEntry> {
+  const n = normaliseIp(ip)
+  const h = checkDomain(helo, 'HELO name')
+  const now = new Date().toISOString()
+  const entry: PoolEntry = { ip: n, helo: h, state: 'active', since: now, added_at: now }
+  if (!(await redis.hsetnx(keys.pool(), n, JSON.stringify(entry)))) {
+    throw new InputError(`${n} is already in the pool: "posta ip list" shows it`)
+  }
+  await pushEvent(redis, n, { at: now, event: 'added', by, reason: `helo ${h}` })
+  return entry
+}
+
+export async function removeIp(redis: Redis, ip: string, by = 'operator'): Promise<void> {
+  const n = normaliseIp(ip)
+  if (!(await redis.hdel(keys.pool(), n))) throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
+  await pushEvent(redis, n, { at: new Date().toISOString(), event: 'removed', by })
+}
+
+async function setState(redis: Redis, ip: string, state: IpState, by: string, reason?: string): Promise<PoolEntry> {
+  const e = await getIp(redis, ip)
+  const now = new Date().toISOString()
+  const next: PoolEntry = { ...e, state, since: now, reason: state === 'suspended' ? reason : undefined }
+  await redis.hset(keys.pool(), e.ip, JSON.stringify(next))
+  await pushEvent(redis, e.ip, { at: now, event: state === 'suspended' ? 'suspended' : 'reinstated', by, reason })
+  return next
+}
+
+/** Takes an IP out of use at once, on every node (the next delivery reads the state). */
+export async function suspendIp(redis: Redis, ip: string, reason: string, by = 'operator'): Promise<PoolEntry> {
+  if (!reason || !reason.trim()) throw new InputError('a suspension needs a reason: --reason "<text>"')
+  return setState(redis, ip, 'suspended', by, reason.trim())
+}
+
+export async function reinstateIp(redis: Redis, ip: string, by = 'operator'): Promise<PoolEntry> {
+  const e = await getIp(redis, ip)
+  if (e.state !== 'suspended') throw new InputError(`${e.ip} is not suspended`)
+  return setState(redis, ip, 'active', by)
+}
+
+export async function ipHistory(redis: Redis, ip: string): Promise<IpEvent[]> {
+  return (await redis.lrange(keys.ipHistory(normaliseIp(ip)), 0, -1)).map((v) => JSON.parse(v) as IpEvent)
+}
+
+export interface PoolView extends PoolEntry {
+  /** In the current slot's active subset. */
+  active: boolean
+  /** Active in the slot and not suspended: deliveries may leave from it now. */
+  usable: boolean
+  last_use: string | null
+}
+
+export async function poolView(redis: Redis, o: RotationOptions, now = new Date()): Promise<PoolView[]> {
+  const [pool, lastUse] = await Promise.all([getPool(redis), redis.hgetall(keys.poolLastUse())])
+  const active = new Set(activeIps(pool.map((p) => p.ip), slotAt(now, o).number, o))
+  return pool.map((p) => ({
+    ...p,
+    active: active.has(p.ip),
+    usable: active.has(p.ip) && p.state === 'active',
+    last_use: lastUse[p.ip] ? new Date(Number(lastUse[p.ip])).toISOString() : null,
+  }))
+}

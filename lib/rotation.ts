@@ -1,0 +1,81 @@
+// The daily rotation of the outbound pool: the day is cut into slots (in the service time zone) and each slot has
+// its active subset of the pool. The subset is a function of the pool and the slot number alone, so every node
+// computes the same one from its clock, with no coordination.
+import { dayOf, localMidnight } from './period'
+
+export interface RotationOptions {
+  timeZone: string
+  /** Slot length in minutes (default 240: six slots a day). */
+  slotMinutes: number
+  /** Active IPs per slot: a count (>= 1), or a fraction of the pool (0 < f < 1). Default 0.5, rounded up. */
+  active: number
+}
+
+export const DEFAULT_ROTATION: RotationOptions = { timeZone: 'Europe/Rome', slotMinutes: 240, active: 0.5 }
+
+export interface Slot {
+  /** Global slot number: days since 1970-01-01 (local date) x slots a day + index in the day. */
+  number: number
+  day: string
+  index: number
+  start: Date
+  end: Date
+}
+
+export function slotsPerDay(o: RotationOptions): number {
+  return Math.ceil((24 * 60) / o.slotMinutes)
+}
+
+/** The slot an instant falls in. Slots start at local midnight; the last one of a day may be shorter. */
+export function slotAt(at: Date, o: RotationOptions): Slot {
+  const day = dayOf(at, o.timeZone)
+  const [y, m, d] = day.split('-').map(Number)
+  const midnight = localMidnight(y, m, d, o.timeZone)
+  const perDay = slotsPerDay(o)
+  const index = Math.min(perDay - 1, Math.floor((at.getTime() - midnight.getTime()) / 60000 / o.slotMinutes))
+  const dayNumber = Math.round(Date.UTC(y, m - 1, d) / 86400000)
+  const start = new Date(midnight.getTime() + index * o.slotMinutes * 60000)
+  const nextMidnight = localMidnight(y, m, d + 1, o.timeZone)
+  const end = index === perDay - 1 ? nextMidnight : new Date(Math.min(start.getTime() + o.slotMinutes * 60000, nextMidnight.getTime()))
+  return { number: dayNumber * perDay + index, day, index, start, end }
+}
+
+/** How many of a pool of n are active in a slot. */
+export function activeCount(n: number, o: RotationOptions): number {
+  if (n === 0) return 0
+  const k = o.active < 1 ? Math.ceil(n * o.active) : Math.floor(o.active)
+  return Math.max(1, Math.min(n, k))
+}
+
+/** Canonical order of a pool, so that every node sees the same sequence whatever order Redis returns. */
+export function sortPool(ips: string[]): string[] {
+  return [...ips].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/**
+ * The active subset of a slot: a window of k consecutive IPs (in the canonical order) that moves k places each
+ * slot. Every IP therefore works in turn and rests in turn, as evenly as k and n allow, and whenever
+ * slots-a-day x k >= n every IP works at some slot of every day.
+ */
+export function activeIps(pool: string[], slotNumber: number, o: RotationOptions): string[] {
+  const ips = sortPool(pool)
+  const n = ips.length
+  const k = activeCount(n, o)
+  if (n === 0) return []
+  const start = (((slotNumber * k) % n) + n) % n
+  return Array.from({ length: k }, (_, i) => ips[(start + i) % n])
+}
+
+/** The schedule of a day: each slot with its active IPs. */
+export function daySchedule(pool: string[], day: string, o: RotationOptions): { slot: Slot; active: string[] }[] {
+  const [y, m, d] = day.split('-').map(Number)
+  const out: { slot: Slot; active: string[] }[] = []
+  let at = localMidnight(y, m, d, o.timeZone)
+  for (;;) {
+    const slot = slotAt(at, o)
+    if (slot.day !== day) break
+    out.push({ slot, active: activeIps(pool, slot.number, o) })
+    at = slot.end
+  }
+  return out
+}
