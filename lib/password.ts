@@ -39,10 +39,15 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const parts = String(stored).split('$')
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false
   const [N, r, p] = parts.slice(1, 4).map(Number)
-  if (![N, r, p].every(Number.isSafeInteger) || N > 2 ** 20 || r > 32 || p > 16) return false
+  if (![N, r, p].every(Number.isSafeInteger) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return false
+  if (r < 1 || r > 32 || p < 1 || p > 16) return false
   const salt = Buffer.from(parts[4], 'base64')
   const expected = Buffer.from(parts[5], 'base64')
   if (expected.length < 16) return false
-  const key = await scrypt(password, salt, expected.length, { N, r, p, maxmem: MAXMEM })
-  return crypto.timingSafeEqual(key, expected)
+  try {
+    const key = await scrypt(password, salt, expected.length, { N, r, p, maxmem: MAXMEM })
+    return crypto.timingSafeEqual(key, expected)
+  } catch {
+    return false // parameters scrypt refuses (e.g. more memory than MAXMEM): not a hash we made
+  }
 }

@@ -26,11 +26,13 @@ export function parseSize(input: string): number {
 export function formatSize(bytes: number): string {
   if (bytes < 1000) return `${bytes} B`
   const units = ['KB', 'MB', 'GB', 'TB', 'PB']
+  const round = (x: number) => Number(x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2))
   let v = bytes
   let i = -1
-  while (v >= 1000 && i < units.length - 1) {
+  // divide while the value, as it will be shown, reaches 1000 (999_999 bytes is "1 MB", not "1000 KB")
+  while ((i < 0 ? v : round(v)) >= 1000 && i < units.length - 1) {
     v /= 1000
     i++
   }
-  return `${Number(v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2))} ${units[i]}`
+  return `${round(v)} ${units[i]}`
 }

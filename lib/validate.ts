@@ -30,8 +30,9 @@ export function checkLocalPart(local: string): string {
 const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
 const DOMAIN_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})+$`)
 
+/** A host name of two or more labels; the last (top-level) label is not all digits, so 999.1.1.1 is no name. */
 export function isDomain(domain: string): boolean {
-  return typeof domain === 'string' && domain.length <= 253 && DOMAIN_RE.test(domain)
+  return typeof domain === 'string' && domain.length <= 253 && DOMAIN_RE.test(domain) && !/\.\d+$/.test(domain)
 }
 
 export function checkDomain(domain: string, what = 'domain'): string {
