@@ -1,6 +1,7 @@
-// lib/authguard.ts against a real Redis: failed-login counters per IP and per username, lockout, reset on success.
+// lib/authguard.ts against a real Redis: login attempts counted per client and per username before hashing,
+// lockout without counting, a success taken back, windows, IPv6 /64s.
 import { strict as assert } from 'node:assert'
-import { checkLockout, DEFAULT_AUTH_LIMITS, recordFailure, recordSuccess, type AuthLimits } from '../lib/authguard'
+import { attemptSucceeded, beginAttempt, clientKey, DEFAULT_AUTH_LIMITS, failureCounts, type AuthLimits } from '../lib/authguard'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
@@ -22,143 +23,104 @@ describe('authguard (real Redis)', () => {
   const ip = () => uniqueName('ip')
   const user = () => `${uniqueName('mail')}@acme.posta.example`
 
-  it('counts failures per IP and per username', async () => {
+  it('counts each attempt per client and per username before it is judged', async () => {
     const [ipA, ipB, u1, u2] = [ip(), ip(), user(), user()]
-    assert.deepEqual(await recordFailure(redis, ipA, u1, LIMITS), { ip: 1, user: 1 })
-    assert.deepEqual(await recordFailure(redis, ipA, u2, LIMITS), { ip: 2, user: 1 })
-    assert.deepEqual(await recordFailure(redis, ipB, u1, LIMITS), { ip: 1, user: 2 })
-    assert.deepEqual(await recordFailure(redis, ipA, u1, LIMITS), { ip: 3, user: 3 })
-    assert.equal(await redis.get(keys.authFailIp(ipA)), '3')
-    assert.equal(await redis.get(keys.authFailIp(ipB)), '1')
-    assert.equal(await redis.get(keys.authFailUser(u1)), '3')
-    assert.equal(await redis.get(keys.authFailUser(u2)), '1')
+    for (const [i, u] of [[ipA, u1], [ipA, u2], [ipB, u1]]) assert.deepEqual(await beginAttempt(redis, i, u, LIMITS), { locked: false })
+    assert.deepEqual(await failureCounts(redis, ipA, u1), { ip: 2, user: 2 })
+    assert.deepEqual(await failureCounts(redis, ipB, u2), { ip: 1, user: 1 })
   })
 
-  it('sets a TTL of at most the window on the first failure', async () => {
+  it('sets a TTL of at most the window on the first attempt, and keeps the window fixed', async () => {
     const [i, u] = [ip(), user()]
-    await recordFailure(redis, i, u, LIMITS)
+    await beginAttempt(redis, i, u, LIMITS)
     const ipTtl = await redis.ttl(keys.authFailIp(i))
     const userTtl = await redis.ttl(keys.authFailUser(u))
     assert.ok(ipTtl > 0 && ipTtl <= LIMITS.ipWindow, `ip ttl ${ipTtl}`)
-    assert.ok(userTtl > 0 && userTtl <= LIMITS.userWindow, `user ttl ${userTtl}`)
-    assert.ok(userTtl > LIMITS.ipWindow, 'each counter has its own window')
-  })
-
-  it('keeps a fixed window: later failures do not extend it', async () => {
-    const [i, u] = [ip(), user()]
-    await recordFailure(redis, i, u, LIMITS)
+    assert.ok(userTtl > LIMITS.ipWindow && userTtl <= LIMITS.userWindow, `user ttl ${userTtl}`)
     await redis.expire(keys.authFailIp(i), 5)
-    await redis.expire(keys.authFailUser(u), 7)
-    await recordFailure(redis, i, u, LIMITS)
-    await recordFailure(redis, i, u, LIMITS)
-    const ipTtl = await redis.ttl(keys.authFailIp(i))
-    const userTtl = await redis.ttl(keys.authFailUser(u))
-    assert.ok(ipTtl > 0 && ipTtl <= 5, `ip ttl ${ipTtl}`)
-    assert.ok(userTtl > 0 && userTtl <= 7, `user ttl ${userTtl}`)
+    await beginAttempt(redis, i, u, LIMITS)
+    const later = await redis.ttl(keys.authFailIp(i))
+    assert.ok(later > 0 && later <= 5, `a later attempt does not extend the window (${later})`)
   })
 
   it('gives a counter that has lost its TTL a new one', async () => {
     const [i, u] = [ip(), user()]
     await redis.set(keys.authFailIp(i), '1')
-    assert.deepEqual(await recordFailure(redis, i, u, LIMITS), { ip: 2, user: 1 })
+    await beginAttempt(redis, i, u, LIMITS)
     const ttl = await redis.ttl(keys.authFailIp(i))
     assert.ok(ttl > 0 && ttl <= LIMITS.ipWindow, `ttl ${ttl}`)
   })
 
-  it('counts concurrent failures exactly, each counter with a TTL', async () => {
-    const [i, u] = [ip(), user()]
-    const res = await Promise.all(Array.from({ length: 50 }, () => recordFailure(redis, i, u, LIMITS)))
-    assert.deepEqual(res.map((x) => x.ip).sort((a, b) => a - b), Array.from({ length: 50 }, (_, n) => n + 1))
-    assert.equal(await redis.get(keys.authFailIp(i)), '50')
-    assert.equal(await redis.get(keys.authFailUser(u)), '50')
-    assert.ok((await redis.ttl(keys.authFailIp(i))) > 0)
-    assert.ok((await redis.ttl(keys.authFailUser(u))) > 0)
-  })
-
-  it('locks an IP at ipMax failures', async () => {
-    const [i, u] = [ip(), user()]
-    assert.deepEqual(await checkLockout(redis, i, u, LIMITS), { locked: false })
-    for (let n = 1; n < LIMITS.ipMax; n++) {
-      await recordFailure(redis, i, user(), LIMITS)
-      assert.deepEqual(await checkLockout(redis, i, u, LIMITS), { locked: false }, `after ${n}`)
-    }
-    await recordFailure(redis, i, user(), LIMITS)
-    const l = await checkLockout(redis, i, u, LIMITS)
-    assert.equal(l.locked, true)
-    assert.ok(l.locked && l.by === 'ip')
-    assert.ok(l.locked && l.retryAfter > 0 && l.retryAfter <= LIMITS.ipWindow, JSON.stringify(l))
-    assert.deepEqual(await checkLockout(redis, ip(), u, LIMITS), { locked: false }, 'another IP is not locked')
-  })
-
-  it('locks a username at userMax failures, from any IPs', async () => {
-    const u = user()
-    for (let n = 1; n < LIMITS.userMax; n++) {
-      await recordFailure(redis, ip(), u, LIMITS)
-      assert.deepEqual(await checkLockout(redis, ip(), u, LIMITS), { locked: false }, `after ${n}`)
-    }
-    await recordFailure(redis, ip(), u, LIMITS)
-    const l = await checkLockout(redis, ip(), u, LIMITS)
-    assert.ok(l.locked && l.by === 'user', JSON.stringify(l))
-    assert.ok(l.locked && l.retryAfter > LIMITS.ipWindow && l.retryAfter <= LIMITS.userWindow, JSON.stringify(l))
-    assert.deepEqual(await checkLockout(redis, ip(), user(), LIMITS), { locked: false }, 'another user is not locked')
-  })
-
-  it('names the IP first when both are over their limits', async () => {
-    const [i, u] = [ip(), user()]
-    for (let n = 0; n < Math.max(LIMITS.ipMax, LIMITS.userMax); n++) await recordFailure(redis, i, u, LIMITS)
-    const l = await checkLockout(redis, i, u, LIMITS)
-    assert.ok(l.locked && l.by === 'ip', JSON.stringify(l))
-  })
-
-  it('recordSuccess clears the username counter only', async () => {
-    const [i, u] = [ip(), user()]
-    for (let n = 0; n < LIMITS.userMax; n++) await recordFailure(redis, i, u, LIMITS)
-    await recordSuccess(redis, u)
-    assert.equal(await redis.exists(keys.authFailUser(u)), 0)
-    assert.equal(await redis.get(keys.authFailIp(i)), String(LIMITS.userMax), 'the IP counter stays')
-    const l = await checkLockout(redis, i, u, LIMITS)
-    assert.ok(l.locked && l.by === 'ip', 'the IP is still locked')
-    assert.deepEqual(await checkLockout(redis, ip(), u, LIMITS), { locked: false }, 'the user is free from elsewhere')
-    assert.deepEqual(await recordFailure(redis, ip(), u, LIMITS), { ip: 1, user: 1 }, 'the user count starts over')
-  })
-
-  it('counts usernames case-insensitively', async () => {
-    const u = user()
+  it('lets exactly ipMax of many parallel attempts through', async () => {
     const i = ip()
-    await recordFailure(redis, i, u.toUpperCase(), LIMITS)
-    await recordFailure(redis, i, u, LIMITS)
-    assert.deepEqual(await recordFailure(redis, ip(), u[0].toUpperCase() + u.slice(1), LIMITS), { ip: 1, user: 3 })
-    assert.equal(await redis.get(keys.authFailUser(u.toLowerCase())), '3')
-    assert.equal(await redis.exists(keys.authFailUser(u.toUpperCase())), 0)
-    for (let n = 3; n < LIMITS.userMax; n++) await recordFailure(redis, ip(), u, LIMITS)
-    const l = await checkLockout(redis, ip(), u.toUpperCase(), LIMITS)
-    assert.ok(l.locked && l.by === 'user', JSON.stringify(l))
-    await recordSuccess(redis, u.toUpperCase())
-    assert.equal(await redis.exists(keys.authFailUser(u)), 0)
+    const res = await Promise.all(Array.from({ length: 30 }, () => beginAttempt(redis, i, user(), LIMITS)))
+    assert.equal(res.filter((x) => !x.locked).length, LIMITS.ipMax)
+    assert.equal(await redis.get(keys.authFailIp(i)), String(LIMITS.ipMax), 'refused attempts are not counted')
   })
 
-  it('bounds the key of a huge username', async () => {
-    const u = `${'x'.repeat(5000)}@acme.posta.example`
+  it('locks a client at ipMax attempts, with the time left', async () => {
+    const [i, u] = [ip(), user()]
+    for (let n = 0; n < LIMITS.ipMax; n++) assert.deepEqual(await beginAttempt(redis, i, user(), LIMITS), { locked: false })
+    const l = await beginAttempt(redis, i, u, LIMITS)
+    assert.ok(l.locked && l.by === 'ip' && l.retryAfter > 0 && l.retryAfter <= LIMITS.ipWindow, JSON.stringify(l))
+    assert.equal(await redis.exists(keys.authFailUser(u)), 0, 'a locked-out attempt does not count against the user')
+    assert.deepEqual(await beginAttempt(redis, ip(), u, LIMITS), { locked: false }, 'another client is not locked')
+  })
+
+  it('locks a username at userMax attempts from any clients, and gives the client its attempt back', async () => {
+    const u = user()
+    for (let n = 0; n < LIMITS.userMax; n++) assert.deepEqual(await beginAttempt(redis, ip(), u, LIMITS), { locked: false })
     const i = ip()
-    await recordFailure(redis, i, u, LIMITS)
-    const key = keys.authFailUser(u.slice(0, 320))
-    assert.equal(await redis.get(key), '1')
-    assert.equal(await redis.exists(keys.authFailUser(u)), 0)
+    const l = await beginAttempt(redis, i, u, LIMITS)
+    assert.ok(l.locked && l.by === 'user' && l.retryAfter > LIMITS.ipWindow && l.retryAfter <= LIMITS.userWindow, JSON.stringify(l))
+    assert.equal(Number(await redis.get(keys.authFailIp(i)) ?? 0), 0, 'the refused attempt is not counted against the client')
+    assert.deepEqual(await beginAttempt(redis, ip(), user(), LIMITS), { locked: false }, 'another user is not locked')
   })
 
-  it('forgets failures when the window ends', async function () {
+  it('a success takes its attempt back from the client and clears the username', async () => {
+    const [i, u] = [ip(), user()]
+    await beginAttempt(redis, i, user(), LIMITS) // a failure by someone else from the same client
+    await beginAttempt(redis, i, u, LIMITS)
+    await attemptSucceeded(redis, i, u)
+    assert.equal(await redis.get(keys.authFailIp(i)), '1', 'the failure stays, the success does not count')
+    assert.equal(await redis.exists(keys.authFailUser(u)), 0)
+    await attemptSucceeded(redis, ip(), user())
+    assert.equal(await redis.exists(keys.authFailIp('never-seen')), 0, 'taking back never creates a counter')
+  })
+
+  it('counts usernames case-insensitively and bounds huge ones', async () => {
+    const u = user()
+    await beginAttempt(redis, ip(), u.toUpperCase(), LIMITS)
+    await beginAttempt(redis, ip(), u, LIMITS)
+    assert.equal(await redis.get(keys.authFailUser(u.toLowerCase())), '2')
+    const huge = `${'x'.repeat(5000)}@acme.posta.example`
+    await beginAttempt(redis, ip(), huge, LIMITS)
+    assert.equal(await redis.get(keys.authFailUser(huge.slice(0, 320))), '1')
+  })
+
+  it('counts IPv6 clients per /64 and IPv4 per address', async () => {
+    assert.equal(clientKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64')
+    assert.equal(clientKey('2001:DB8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64')
+    assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64')
+    assert.equal(clientKey('::ffff:192.0.2.1'), '192.0.2.1')
+    assert.equal(clientKey('192.0.2.1'), '192.0.2.1')
+    const net = `2001:db8:${Math.floor(Math.random() * 65535).toString(16)}:1`
+    for (let n = 0; n < LIMITS.ipMax; n++) await beginAttempt(redis, `${net}::${n + 1}`, user(), LIMITS)
+    const l = await beginAttempt(redis, `${net}:abcd::9`, user(), LIMITS)
+    assert.ok(l.locked && l.by === 'ip', 'another address of the same /64 is locked too')
+  })
+
+  it('forgets attempts when the window ends', async function () {
     this.timeout(5000)
     const short: AuthLimits = { ipMax: 1, ipWindow: 1, userMax: 1, userWindow: 1 }
     const [i, u] = [ip(), user()]
-    await recordFailure(redis, i, u, short)
-    assert.ok((await checkLockout(redis, i, u, short)).locked)
+    assert.deepEqual(await beginAttempt(redis, i, u, short), { locked: false })
+    assert.ok((await beginAttempt(redis, i, u, short)).locked)
     await new Promise((res) => setTimeout(res, 1200))
-    assert.deepEqual(await checkLockout(redis, i, u, short), { locked: false })
-    assert.deepEqual(await recordFailure(redis, i, u, short), { ip: 1, user: 1 })
+    assert.deepEqual(await beginAttempt(redis, i, u, short), { locked: false })
   })
 
-  it('has sane defaults', () => {
-    assert.ok(DEFAULT_AUTH_LIMITS.ipMax > 0 && DEFAULT_AUTH_LIMITS.userMax > 0)
-    assert.ok(DEFAULT_AUTH_LIMITS.ipWindow > 0 && DEFAULT_AUTH_LIMITS.userWindow > 0)
+  it('has the documented defaults', () => {
+    assert.deepEqual(DEFAULT_AUTH_LIMITS, { ipMax: 10, ipWindow: 900, userMax: 20, userWindow: 3600 })
   })
 })

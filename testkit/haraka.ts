@@ -74,8 +74,8 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
       await waitFor(async () => (m = read().match(re)) !== null, `log line ${re}`, timeoutMs)
       return m!
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
+    async stop() {
+      await new Promise<void>((resolve) => {
         if (exited) return resolve()
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
         child.once('exit', () => {
@@ -83,6 +83,8 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
           resolve()
         })
         child.kill('SIGINT')
-      }),
+      })
+      if (!process.env.POSTA_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true })
+    },
   }
 }

@@ -1,9 +1,9 @@
 // SMTP AUTH PLAIN and LOGIN against the tenants' hashed credentials, only inside TLS.
 // Failed logins are throttled in Redis per client IP and per username, checked before any hashing.
 import * as crypto from 'node:crypto'
-import { checkLockout, recordFailure, recordSuccess, type AuthLimits } from '../../lib/authguard'
+import { attemptSucceeded, beginAttempt, failureCounts, type AuthLimits } from '../../lib/authguard'
 import { authRecord, parseLogin } from '../../lib/tenants'
-import { verifyPassword } from '../../lib/password'
+import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
 
 interface AuthConfig {
@@ -67,7 +67,9 @@ export function hook_unrecognized_command(this: Plugin, next: Next, connection: 
   // Haraka logs params[0] of a hook that answers OK: a continuation line is a base64 secret, so blank it.
   if (state) {
     params[0] = '(auth data)'
-    return continueAuth.call(this, next, connection, state, cmd)
+    // The whole line is the response: Haraka split it at the first space, and "dXNl cg==" is not "dXNl".
+    const line = params.length > 1 && rest !== '' ? `${cmd} ${rest}` : String(cmd)
+    return continueAuth.call(this, next, connection, state, line)
   }
   if (String(cmd).toUpperCase() !== 'AUTH') return next()
 
@@ -146,6 +148,13 @@ function decode(s: string): string | null {
   return Buffer.from(s, 'base64').toString('utf8')
 }
 
+let dummy: Promise<string> | null = null
+/** A hash of a random password, made once, to verify unknown logins against. */
+function dummyHash(): Promise<string> {
+  if (!dummy) dummy = hashPassword(generatePassword())
+  return dummy
+}
+
 function cacheKey(user: string, pass: string, hash: string): string {
   return crypto.createHmac('sha256', cacheSecret).update(user).update('\0').update(pass).update('\0').update(hash).digest('base64')
 }
@@ -165,7 +174,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     })
   }
   const fail = async (reason: string) => {
-    const counts = await recordFailure(redis, ip, user, cfg.limits)
+    const counts = await failureCounts(redis, ip, user)
     const attempts = ((connection.notes.posta_auth_fails as number) ?? 0) + 1
     connection.notes.posta_auth_fails = attempts
     // One line per failure with user and IP, in the words fail2ban's postfix filter understands.
@@ -180,7 +189,8 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
   }
 
   ;(async () => {
-    const lock = await checkLockout(redis, ip, user, cfg.limits)
+    // The attempt is counted before any hashing, so parallel connections cannot overrun the budget.
+    const lock = await beginAttempt(redis, ip, user, cfg.limits)
     if (lock.locked) {
       connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: lock.by, retry_after: lock.retryAfter })
       if (lock.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${lock.retryAfter} seconds`, true)
@@ -188,9 +198,16 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     }
     const settings = getSettings()
     const login = parseLogin(user, settings.serviceDomain)
-    if (!login) return fail('not a login of this service')
+    // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
+    if (!login) {
+      await verifyPassword(pass, await dummyHash())
+      return fail('not a login of this service')
+    }
     const rec = await authRecord(redis, login.slug, login.local)
-    if (!rec.status || !rec.hash) return fail('no such login')
+    if (!rec.status || !rec.hash) {
+      await verifyPassword(pass, await dummyHash())
+      return fail('no such login')
+    }
     // Check the password before the status so a suspended tenant's status is not revealed to a guesser.
     const key = cacheKey(user, pass, rec.hash)
     const cachedUntil = verified.get(key)
@@ -207,7 +224,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
       connection.lognotice(this, `AUTH refused: tenant ${rec.status}`, { tenant: login.slug, auth_user: user, client_ip: ip })
       return reply(535, `5.7.8 Authentication failed: this account is ${rec.status}, contact support`)
     }
-    await recordSuccess(redis, user)
+    await attemptSucceeded(redis, ip, user)
     connection.relaying = true
     connection.notes.auth_user = user
     connection.notes.tenant = login.slug
