@@ -1,0 +1,64 @@
+// What every CLI command shares: its context, its shape, output helpers.
+import type Redis from 'ioredis'
+import { InputError } from '../lib/errors'
+import { keys } from '../lib/keys'
+import { DEFAULT_ROTATION, type RotationOptions } from '../lib/rotation'
+import type { Settings } from '../lib/settings'
+import { loginFor, smtpHost, type Credentials, type Tenant } from '../lib/tenants'
+
+export interface Ctx {
+  redis: Redis
+  settings: Settings
+  args: string[]
+  opts: Record<string, string | boolean | undefined>
+  json: boolean
+  out: (text: string) => void
+}
+
+export interface Command {
+  usage: string
+  summary: string
+  options?: Record<string, { type: 'string' | 'boolean'; help: string }>
+  /** Number of positional arguments: exact, or [min, max]. */
+  args: number
+  run(ctx: Ctx): Promise<unknown>
+}
+
+export const print = (ctx: Ctx, json: unknown, text: () => string) => ctx.out(ctx.json ? JSON.stringify(json, null, 2) : text())
+
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return ''
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)))
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n')
+}
+
+export function showCredentials(c: Credentials): string {
+  return [
+    `tenant     ${c.tenant}`,
+    `login      ${c.login}`,
+    `password   ${c.password}`,
+    `smtp host  ${c.smtp_host}`,
+    `ports      ${c.ports.submission} (STARTTLS), ${c.ports.smtps} (SSL/TLS), ${c.ports.smtp} (STARTTLS)`,
+    '',
+    'The password is shown this once and stored only as a hash. Keep it now; "posta tenant password" makes a new one.',
+  ].join('\n')
+}
+
+export function tenantView(t: Tenant, s: Settings) {
+  return { tenant: t.slug, ...t, smtp_host: smtpHost(t.slug, s), logins: t.logins.map((l) => loginFor(l, t.slug, s)) }
+}
+
+/** Rotation settings as the running service published them (config/posta-outbound.ini), else the defaults. */
+export async function rotationOptions(ctx: Ctx): Promise<RotationOptions> {
+  const [slot, active] = await ctx.redis.hmget(keys.published(), 'rotation_slot_minutes', 'rotation_active')
+  return { timeZone: ctx.settings.timeZone, slotMinutes: Number(slot) || DEFAULT_ROTATION.slotMinutes, active: Number(active) || DEFAULT_ROTATION.active }
+}
+
+export function parseTime(v: string | boolean | undefined, what: string, dflt: Date): Date {
+  if (v === undefined) return dflt
+  const d = new Date(String(v))
+  if (typeof v !== 'string' || Number.isNaN(d.getTime())) throw new InputError(`bad ${what} "${v}": use an ISO time, e.g. 2026-11-28T14:00 or 2026-11-28T14:00Z`)
+  return d
+}
+
+export const hhmm = (d: Date, tz: string) => new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d)
