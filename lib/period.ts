@@ -39,6 +39,12 @@ export function localMidnight(y: number, m: number, d: number, timeZone: string)
     if (diff === 0) break
     guess -= diff
   }
+  // Where the clocks jump forward at 00:00 (Africa/Cairo, Asia/Beirut) midnight does not exist: the day starts at
+  // the first instant that belongs to it.
+  const want = dayOf(new Date(wall + 12 * 3600000), timeZone)
+  if (dayOf(new Date(guess), timeZone) !== want) {
+    for (let t = guess; t < guess + 4 * 3600000; t += 15 * 60000) if (dayOf(new Date(t), timeZone) === want) return new Date(t)
+  }
   return new Date(guess)
 }
 

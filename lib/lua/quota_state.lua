@@ -5,7 +5,7 @@ local traffic = redis.call('HGET', KEYS[1], 'traffic_bytes')
 if not traffic then return {0, 0, 0, 0, 0} end
 local limit = tonumber(traffic) + tonumber(redis.call('HGET', KEYS[2], 'topup') or '0')
 local pending = 0
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], tonumber(ARGV[1]), '+inf')) do
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')) do
   pending = pending + tonumber(string.match(m, '|(%d+)$'))
 end
 local used = tonumber(redis.call('HGET', KEYS[2], 'bytes') or '0')
