@@ -42,6 +42,20 @@ export const keys = {
   /** ZSET of a tenant's recent delivery attempts (JSON), score = time in ms. */
   ledgerRecent: (slug: string) => `${P}ledger:{${slug}}:recent`,
 
+  /** HASH domain -> first time (ms) the tenant sent to it: tells new recipient domains from known ones. */
+  ledgerDomains: (slug: string) => `${P}ledger:{${slug}}:domains`,
+
+  /** HASH zone -> JSON of the IP's last known check on that zone (state, answers, meaning, txt, since). */
+  monitorIp: (ip: string) => `${P}monitor:ip:${ip}`,
+  /** Claimed by the one node that runs the cycle of this interval window. */
+  monitorCycle: (window: number) => `${P}monitor:cycle:${window}`,
+  /** LIST of JSON summaries of recent cycles, newest first. */
+  monitorCycles: () => `${P}monitor:cycles`,
+  /** JSON of one investigation. */
+  investigation: (id: string) => `${P}investigation:${id}`,
+  /** ZSET of investigation ids, score = time opened (ms). */
+  investigations: () => `${P}investigations`,
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

@@ -60,9 +60,12 @@ export async function recordAttempt(redis: Redis, a: Attempt, o: LedgerOptions):
       .zremrangebyrank(recent, 0, -(o.recentMax + 1))
       .expire(recent, o.rawDays * 86400)
   }
+  if (t !== '-') p.hsetnx(keys.ledgerDomains(t), a.domain, String(a.at))
   const res = (await p.exec()) ?? []
   const err = res.find(([e]) => e)
   if (err) throw err[0]
+  // The first attempt ever of this tenant to this domain: counted, for the investigation's new-recipient share.
+  if (t !== '-' && res[res.length - 1][1] === 1) await redis.hincrby(hourKey, `${t}|newdomains`, 1)
 }
 
 export interface TenantTraffic {
@@ -73,6 +76,8 @@ export interface TenantTraffic {
   bounced: number
   bytes: number
   rcpts: number
+  /** Attempts that were the tenant's first ever to their destination domain. */
+  newdomains: number
 }
 
 /** The hours (UTC) from since to until, inclusive of the hour containing each end. */
@@ -96,7 +101,7 @@ export async function ipTraffic(redis: Redis, ip: string, since: Date, until: Da
       const i = field.lastIndexOf('|')
       const tenant = field.slice(0, i)
       const what = field.slice(i + 1) as keyof TenantTraffic
-      const row = by.get(tenant) ?? { tenant, attempts: 0, delivered: 0, deferred: 0, bounced: 0, bytes: 0, rcpts: 0 }
+      const row = by.get(tenant) ?? { tenant, attempts: 0, delivered: 0, deferred: 0, bounced: 0, bytes: 0, rcpts: 0, newdomains: 0 }
       if (what in row && what !== 'tenant') (row[what] as number) += Number(v)
       by.set(tenant, row)
     }

@@ -16,6 +16,8 @@ export interface PoolEntry {
   state: IpState
   /** Why it is suspended (operator's text, or the monitor's evidence). */
   reason?: string
+  /** Who suspended it: 'operator' or 'monitor'. */
+  suspended_by?: string
   /** When the state last changed. */
   since: string
   added_at: string
@@ -23,7 +25,7 @@ export interface PoolEntry {
 
 export interface IpEvent {
   at: string
-  event: 'added' | 'removed' | 'suspended' | 'reinstated' | 'helo'
+  event: 'added' | 'removed' | 'suspended' | 'reinstated' | 'listed' | 'cleared'
   by: string
   reason?: string
 }
@@ -43,7 +45,8 @@ export function ipFamily(ip: string): 4 | 6 {
   return net.isIPv6(ip) ? 6 : 4
 }
 
-async function pushEvent(redis: Redis, ip: string, e: IpEvent): Promise<void> {
+/** Appends to an IP's timeline (kept for ever: it is the evidence of what happened). */
+export async function recordIpEvent(redis: Redis, ip: string, e: IpEvent): Promise<void> {
   await redis.lpush(keys.ipHistory(ip), JSON.stringify(e))
 }
 
@@ -89,22 +92,24 @@ export async function addIp(redis: Redis, ip: string, helo: string, by = 'operat
   if (!(await redis.hsetnx(keys.pool(), n, JSON.stringify(entry)))) {
     throw new InputError(`${n} is already in the pool: "posta ip list" shows it`)
   }
-  await pushEvent(redis, n, { at: now, event: 'added', by, reason: `helo ${h}` })
+  await recordIpEvent(redis, n, { at: now, event: 'added', by, reason: `helo ${h}` })
   return entry
 }
 
 export async function removeIp(redis: Redis, ip: string, by = 'operator'): Promise<void> {
   const n = normaliseIp(ip)
   if (!(await redis.hdel(keys.pool(), n))) throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
-  await pushEvent(redis, n, { at: new Date().toISOString(), event: 'removed', by })
+  await recordIpEvent(redis, n, { at: new Date().toISOString(), event: 'removed', by })
 }
 
 async function setState(redis: Redis, ip: string, state: IpState, by: string, reason?: string): Promise<PoolEntry> {
   const e = await getIp(redis, ip)
   const now = new Date().toISOString()
-  const next: PoolEntry = { ...e, state, since: now, reason: state === 'suspended' ? reason : undefined }
+  const next: PoolEntry = {
+    ...e, state, since: now, reason: state === 'suspended' ? reason : undefined, suspended_by: state === 'suspended' ? by : undefined,
+  }
   await redis.hset(keys.pool(), e.ip, JSON.stringify(next))
-  await pushEvent(redis, e.ip, { at: now, event: state === 'suspended' ? 'suspended' : 'reinstated', by, reason })
+  await recordIpEvent(redis, e.ip, { at: now, event: state === 'suspended' ? 'suspended' : 'reinstated', by, reason })
   return next
 }
 
