@@ -4,13 +4,14 @@ import { parseArgs } from 'node:util'
 import { InputError } from '../lib/errors'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { loadSettings, withPublished } from '../lib/settings'
+import { commands as monitorCommands } from './commands/monitor'
 import { commands as packageCommands } from './commands/packages'
 import { commands as poolCommands } from './commands/pool'
 import { commands as routeCommands } from './commands/routes'
 import { commands as tenantCommands } from './commands/tenants'
 import type { Command } from './util'
 
-const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...routeCommands }
+const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...routeCommands }
 
 function helpAll(): string {
   const rows = Object.values(commands).map((c) => [c.usage, c.summary])
