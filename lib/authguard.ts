@@ -61,6 +61,20 @@ export async function attemptSucceeded(redis: Redis, ip: string, user: string): 
   await Promise.all([runScript<number>(redis, 'attempt_uncount', 1, [ipKey(ip)], []), redis.del(userKey(user))])
 }
 
+/** Whether a client or username is locked out now: a read, no counting (the cheap first gate before anything else). */
+export async function lockoutState(redis: Redis, ip: string, user: string, limits: AuthLimits): Promise<Lockout> {
+  const [[, ipFails], [, ipTtl], [, userFails], [, userTtl]] = (await redis
+    .pipeline()
+    .get(ipKey(ip))
+    .ttl(ipKey(ip))
+    .get(userKey(user))
+    .ttl(userKey(user))
+    .exec()) as [unknown, string | number | null][]
+  if (Number(ipFails ?? 0) >= limits.ipMax) return { locked: true, by: 'ip', retryAfter: Math.max(1, Number(ipTtl)) }
+  if (Number(userFails ?? 0) >= limits.userMax) return { locked: true, by: 'user', retryAfter: Math.max(1, Number(userTtl)) }
+  return { locked: false }
+}
+
 /** Current failure counts (for log lines). */
 export async function failureCounts(redis: Redis, ip: string, user: string): Promise<{ ip: number; user: number }> {
   const [a, b] = await redis.mget(ipKey(ip), userKey(user))

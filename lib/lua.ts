@@ -16,16 +16,29 @@ export function loadLua(name: string): string {
   return src
 }
 
-/** Defines a script as a command on the client once (EVALSHA with EVAL fallback, as ioredis does). */
-export function defineScript(redis: Redis, name: string, numberOfKeys: number): void {
-  const r = redis as unknown as Record<string, unknown>
-  if (typeof r[name] === 'function') return
-  redis.defineCommand(name, { numberOfKeys, lua: loadLua(name) })
+/** Every script and its number of KEYS. Helper-6-style additions: add the file and a line here. */
+export const SCRIPTS: Record<string, number> = {
+  attempt_begin: 1,
+  attempt_uncount: 1,
+  quota_commit: 5,
+  quota_reserve: 4,
+  quota_state: 3,
+  tenant_create: 2,
 }
 
-/** Calls a script defined with defineScript. */
+/**
+ * Defines every script on a new client at once. Defining one lazily on first use breaks under auto-pipelining:
+ * a pipeline created before the definition does not know the command ("pipeline[functionName] is not a function").
+ */
+export function defineScripts(redis: Redis): Redis {
+  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua: loadLua(name) })
+  return redis
+}
+
+/** Calls a script (EVALSHA, with EVAL when Redis does not know it yet, as ioredis does). */
 export function runScript<T>(redis: Redis, name: string, numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<T> {
-  defineScript(redis, name, numberOfKeys)
+  if (SCRIPTS[name] !== numberOfKeys) throw new Error(`Lua script ${name}: ${numberOfKeys} keys given, SCRIPTS says ${SCRIPTS[name]}`)
   const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[name]
+  if (typeof fn !== 'function') throw new Error(`Lua script ${name} is not defined on this client: create clients with lib/redis.ts`)
   return fn.call(redis, ...keys, ...args)
 }

@@ -1,5 +1,6 @@
 // One place that turns a REDIS_URL into an ioredis client, with the options each kind of caller needs.
 import Redis, { type RedisOptions } from 'ioredis'
+import { defineScripts } from './lua'
 
 export type RedisClient = Redis
 
@@ -30,7 +31,7 @@ export function describeRedisUrl(url: string): string {
  * time out quickly, so a hook answers 4xx instead of hanging the session. It reconnects on its own.
  */
 export function connectHotPath(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis({
+  return defineScripts(new Redis({
     ...redisOptionsFromUrl(url),
     enableOfflineQueue: false,
     commandTimeout: 500,
@@ -39,12 +40,12 @@ export function connectHotPath(url: string, extra: RedisOptions = {}): Redis {
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(100 * times, 1000),
     ...extra,
-  })
+  }))
 }
 
 /** A client for the CLI and the panel: waits briefly for the connection, then gives a clear error. */
 export function connectTool(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis({
+  return defineScripts(new Redis({
     ...redisOptionsFromUrl(url),
     connectTimeout: 3000,
     commandTimeout: 5000,
@@ -52,5 +53,5 @@ export function connectTool(url: string, extra: RedisOptions = {}): Redis {
     retryStrategy: (times) => (times > 3 ? null : 200 * times),
     lazyConnect: true,
     ...extra,
-  })
+  }))
 }

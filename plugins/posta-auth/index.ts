@@ -1,8 +1,9 @@
 // SMTP AUTH PLAIN and LOGIN against the tenants' hashed credentials, only inside TLS.
 // Failed logins are throttled in Redis per client IP and per username, checked before any hashing.
 import * as crypto from 'node:crypto'
-import { attemptSucceeded, beginAttempt, failureCounts, type AuthLimits } from '../../lib/authguard'
-import { authRecord, parseLogin } from '../../lib/tenants'
+import { attemptSucceeded, beginAttempt, failureCounts, lockoutState, type AuthLimits } from '../../lib/authguard'
+import type { RedisClient } from '../../lib/redis'
+import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
 import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
 
@@ -159,6 +160,49 @@ function cacheKey(user: string, pass: string, hash: string): string {
   return crypto.createHmac('sha256', cacheSecret).update(user).update('\0').update(pass).update('\0').update(hash).digest('base64')
 }
 
+type Verdict =
+  | { kind: 'locked'; by: 'ip' | 'user'; retryAfter: number }
+  | { kind: 'bad'; reason: string }
+  | { kind: 'ok'; slug: string; status: TenantStatus }
+
+/** Verifies in progress, by credential: a burst of pooled connections with the same login pays one hash. */
+const inflight = new Map<string, Promise<Verdict>>()
+
+/**
+ * The verdict on a login: lockout first (a read, nothing hashed), then the verify cache, then one counted attempt
+ * and one scrypt, shared by identical attempts in flight. Each distinct guess is counted before it is hashed, so
+ * parallel connections cannot overrun the budget; a success is taken back from the count.
+ */
+async function judge(redis: RedisClient, ip: string, user: string, pass: string): Promise<Verdict> {
+  const lock = await lockoutState(redis, ip, user, cfg.limits)
+  if (lock.locked) return { kind: 'locked', by: lock.by, retryAfter: lock.retryAfter }
+  const login = parseLogin(user, getSettings().serviceDomain)
+  const rec = login ? await authRecord(redis, login.slug, login.local) : { status: null, hash: null }
+  const key = cacheKey(user, pass, rec.hash ?? '-')
+  if (login && rec.status && rec.hash && (verified.get(key) ?? 0) > Date.now()) return { kind: 'ok', slug: login.slug, status: rec.status }
+  let flight = inflight.get(key)
+  if (!flight) {
+    flight = (async (): Promise<Verdict> => {
+      const begun = await beginAttempt(redis, ip, user, cfg.limits)
+      if (begun.locked) return { kind: 'locked', by: begun.by, retryAfter: begun.retryAfter }
+      if (!login || !rec.status || !rec.hash) {
+        // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
+        await verifyPassword(pass, await dummyHash())
+        return { kind: 'bad', reason: login ? 'no such login' : 'not a login of this service' }
+      }
+      if (!(await verifyPassword(pass, rec.hash))) return { kind: 'bad', reason: 'wrong password' }
+      if (cfg.cacheSeconds > 0) {
+        if (verified.size > 10000) verified.clear()
+        verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
+      }
+      await attemptSucceeded(redis, ip, user)
+      return { kind: 'ok', slug: login.slug, status: rec.status }
+    })().finally(() => inflight.delete(key))
+    inflight.set(key, flight)
+  }
+  return flight
+}
+
 function verify(this: Plugin, next: Next, connection: Connection, method: string, rawUser: string, pass: string) {
   // eslint-disable-next-line no-control-regex
   const user = rawUser.replace(/[\x00-\x1f\x7f]/g, '').toLowerCase()
@@ -189,50 +233,26 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
   }
 
   ;(async () => {
-    // The attempt is counted before any hashing, so parallel connections cannot overrun the budget.
-    const lock = await beginAttempt(redis, ip, user, cfg.limits)
-    if (lock.locked) {
-      connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: lock.by, retry_after: lock.retryAfter })
-      if (lock.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${lock.retryAfter} seconds`, true)
-      return reply(454, `4.7.0 Too many failed logins for this user, try again in ${lock.retryAfter} seconds`)
+    const v = await judge(redis, ip, user, pass)
+    if (v.kind === 'locked') {
+      connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: v.by, retry_after: v.retryAfter })
+      if (v.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${v.retryAfter} seconds`, true)
+      return reply(454, `4.7.0 Too many failed logins for this user, try again in ${v.retryAfter} seconds`)
     }
-    const settings = getSettings()
-    const login = parseLogin(user, settings.serviceDomain)
-    // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
-    if (!login) {
-      await verifyPassword(pass, await dummyHash())
-      return fail('not a login of this service')
+    if (v.kind === 'bad') return fail(v.reason)
+    // The password was checked before the status, so a suspended tenant's status is not revealed to a guesser.
+    if (v.status !== 'active') {
+      connection.lognotice(this, `AUTH refused: tenant ${v.status}`, { tenant: v.slug, auth_user: user, client_ip: ip })
+      return reply(535, `5.7.8 Authentication failed: this account is ${v.status}, contact support`)
     }
-    const rec = await authRecord(redis, login.slug, login.local)
-    if (!rec.status || !rec.hash) {
-      await verifyPassword(pass, await dummyHash())
-      return fail('no such login')
-    }
-    // Check the password before the status so a suspended tenant's status is not revealed to a guesser.
-    const key = cacheKey(user, pass, rec.hash)
-    const cachedUntil = verified.get(key)
-    let ok = cachedUntil !== undefined && cachedUntil > Date.now()
-    if (!ok) {
-      ok = await verifyPassword(pass, rec.hash)
-      if (ok && cfg.cacheSeconds > 0) {
-        if (verified.size > 10000) verified.clear()
-        verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
-      }
-    }
-    if (!ok) return fail('wrong password')
-    if (rec.status !== 'active') {
-      connection.lognotice(this, `AUTH refused: tenant ${rec.status}`, { tenant: login.slug, auth_user: user, client_ip: ip })
-      return reply(535, `5.7.8 Authentication failed: this account is ${rec.status}, contact support`)
-    }
-    await attemptSucceeded(redis, ip, user)
     connection.relaying = true
     connection.notes.auth_user = user
-    connection.notes.tenant = login.slug
+    connection.notes.tenant = v.slug
     connection.results.add({ name: 'relay' }, { pass: this.name })
     connection.results.add({ name: 'auth' }, { pass: this.name, method, user })
     connection.authheader = '(authenticated bits=0)\n'
     connection.auth_results(`auth=pass (${method.toLowerCase()})`)
-    connection.loginfo(this, 'AUTH ok', { tenant: login.slug, auth_user: user, client_ip: ip, method })
+    connection.loginfo(this, 'AUTH ok', { tenant: v.slug, auth_user: user, client_ip: ip, method })
     reply(235, '2.7.0 Authentication successful')
   })().catch((err: Error) => {
     connection.logerror(this, `AUTH backend unavailable: ${err.message}`, { auth_user: user, client_ip: ip })
