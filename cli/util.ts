@@ -62,3 +62,14 @@ export function parseTime(v: string | boolean | undefined, what: string, dflt: D
 }
 
 export const hhmm = (d: Date, tz: string) => new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d)
+
+/** --since/--until options of a command that looks at a window of time. */
+export const WINDOW_OPTIONS = { since: { type: 'string' as const, help: 'start (ISO time)' }, until: { type: 'string' as const, help: 'end (ISO time)' } }
+
+/** The window from --since/--until; by default the 24 hours before `now`. */
+export function parseWindow(opts: Ctx['opts'], now: Date): { since: Date; until: Date } {
+  const until = parseTime(opts.until, '--until', now)
+  const since = parseTime(opts.since, '--since', new Date(until.getTime() - 86400000))
+  if (since > until) throw new InputError('--since must be before --until')
+  return { since, until }
+}

@@ -2,14 +2,14 @@
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { now } from '../../lib/clock'
-import { InputError, NotFoundError } from '../../lib/errors'
+import { NotFoundError } from '../../lib/errors'
 import { readIni } from '../../lib/ini'
 import { getInvestigation, investigate, listInvestigations, saveInvestigation, type Investigation } from '../../lib/investigation'
 import { lastCycles, monitorOptionsFromIni, runCycle } from '../../lib/monitor'
 import { normaliseIp } from '../../lib/pool'
 import { formatSize } from '../../lib/size'
 import { PROJECT_ROOT } from '../../service/haraka-dir'
-import { parseTime, print, table, type Command } from '../util'
+import { parseWindow, print, table, WINDOW_OPTIONS, type Command } from '../util'
 
 function showInvestigation(inv: Investigation): string {
   const rate = (n: number | null) => (n === null ? '-' : String(n))
@@ -68,12 +68,10 @@ export const commands: Record<string, Command> = {
   investigate: {
     usage: 'posta investigate <ip> [--since <time>] [--until <time>]',
     summary: 'who sent through an IP in a window (default: the 24 hours before now), ranked by share, with their signals; kept for "investigation list"',
-    options: { since: { type: 'string', help: 'start (ISO time)' }, until: { type: 'string', help: 'end (ISO time)' } },
+    options: WINDOW_OPTIONS,
     args: 1,
     async run(ctx) {
-      const until = parseTime(ctx.opts.until, '--until', now())
-      const since = parseTime(ctx.opts.since, '--since', new Date(until.getTime() - 86400000))
-      if (since > until) throw new InputError('--since must be before --until')
+      const { since, until } = parseWindow(ctx.opts, now())
       const inv = await investigate(ctx.redis, normaliseIp(ctx.args[0]), since, until, { trigger: 'operator', now: now() })
       await saveInvestigation(ctx.redis, inv)
       print(ctx, inv, () => showInvestigation(inv))

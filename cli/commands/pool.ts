@@ -6,7 +6,7 @@ import { dayOf } from '../../lib/period'
 import { addIp, checkDns, getPool, ipHistory, normaliseIp, poolView, reinstateIp, removeIp, suspendIp } from '../../lib/pool'
 import { daySchedule } from '../../lib/rotation'
 import { formatSize } from '../../lib/size'
-import { hhmm, parseTime, print, rotationOptions, table, type Command } from '../util'
+import { hhmm, parseWindow, print, rotationOptions, table, WINDOW_OPTIONS, type Command } from '../util'
 
 export const commands: Record<string, Command> = {
   'ip add': {
@@ -75,12 +75,10 @@ export const commands: Record<string, Command> = {
   'ip traffic': {
     usage: 'posta ip traffic <ip> [--since <time>] [--until <time>]',
     summary: 'who sent through an IP (default: the last 24 hours), by tenant, from the delivery ledger (hourly)',
-    options: { since: { type: 'string', help: 'start (ISO time)' }, until: { type: 'string', help: 'end (ISO time)' } },
+    options: WINDOW_OPTIONS,
     args: 1,
     async run(ctx) {
-      const until = parseTime(ctx.opts.until, '--until', now())
-      const since = parseTime(ctx.opts.since, '--since', new Date(until.getTime() - 86400000))
-      if (since > until) throw new InputError('--since must be before --until')
+      const { since, until } = parseWindow(ctx.opts, now())
       const ip = normaliseIp(ctx.args[0])
       const r = await ipTraffic(ctx.redis, ip, since, until)
       const total = r.tenants.reduce((n, t) => n + t.bytes, 0)
