@@ -1,6 +1,24 @@
 // Calendar months and days in the service's time zone: all nodes, the panel and the CLI label usage the same way.
 const formatters = new Map<string, Intl.DateTimeFormat>()
 
+/** The month, day and month end of an instant, memoised until the next local midnight (hot path: every message). */
+export interface PeriodInfo {
+  month: string
+  day: string
+  monthEnd: Date
+}
+const periodCache = new Map<string, { from: number; until: number; info: PeriodInfo }>()
+
+export function periodOf(at: Date, timeZone: string): PeriodInfo {
+  const t = at.getTime()
+  const hit = periodCache.get(timeZone)
+  if (hit && t >= hit.from && t < hit.until) return hit.info
+  const p = parts(at, timeZone)
+  const info = { month: monthOf(at, timeZone), day: dayOf(at, timeZone), monthEnd: monthEnd(at, timeZone) }
+  periodCache.set(timeZone, { from: localMidnight(p.y, p.m, p.d, timeZone).getTime(), until: localMidnight(p.y, p.m, p.d + 1, timeZone).getTime(), info })
+  return info
+}
+
 function parts(at: Date, timeZone: string): { y: number; m: number; d: number; h: number; min: number; s: number } {
   let f = formatters.get(timeZone)
   if (!f) {

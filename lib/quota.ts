@@ -5,7 +5,7 @@ import type Redis from 'ioredis'
 import { InputError } from './errors'
 import { keys } from './keys'
 import { runScript } from './lua'
-import { dayOf, daysOfMonth, monthEnd, monthOf } from './period'
+import { dayOf, daysOfMonth, monthEnd, monthOf, periodOf } from './period'
 import { requireTenant } from './tenants'
 
 export interface QuotaOptions {
@@ -44,7 +44,7 @@ export interface CommitResult {
 }
 
 function usageTtlSeconds(at: Date, o: QuotaOptions): number {
-  return Math.ceil((monthEnd(at, o.timeZone).getTime() - at.getTime()) / 1000) + o.retentionDays * 86400
+  return Math.ceil((periodOf(at, o.timeZone).monthEnd.getTime() - at.getTime()) / 1000) + o.retentionDays * 86400
 }
 
 /** Bytes a message costs: its size as the client sent it in DATA times its accepted recipients. */
@@ -53,7 +53,7 @@ export function messageCost(size: number, recipients: number): number {
 }
 
 export async function reserve(redis: Redis, o: QuotaOptions, tenant: string, id: string, size: number, recipients: number, now = new Date()): Promise<ReserveResult> {
-  const month = monthOf(now, o.timeZone)
+  const { month, day, monthEnd: resetsAt } = periodOf(now, o.timeZone)
   const bytes = messageCost(size, recipients)
   const [status, used, limit] = await runScript<number[]>(
     redis, 'quota_reserve', 4,
@@ -61,9 +61,9 @@ export async function reserve(redis: Redis, o: QuotaOptions, tenant: string, id:
     [id, bytes, now.getTime(), o.reservationMs],
   )
   if (status === 4) return { ok: false, reason: 'unknown-tenant' }
-  if (status === 0) return { ok: false, reason: 'over', used, limit, needed: bytes, resetsAt: monthEnd(now, o.timeZone) }
+  if (status === 0) return { ok: false, reason: 'over', used, limit, needed: bytes, resetsAt }
   // 2 (already committed) and 3 (already reserved) are a retried call for the same transaction: nothing new to hold.
-  return { ok: true, reservation: { tenant, id, bytes, recipients, month, day: dayOf(now, o.timeZone) }, used, limit }
+  return { ok: true, reservation: { tenant, id, bytes, recipients, month, day }, used, limit }
 }
 
 export async function commit(redis: Redis, o: QuotaOptions, r: Reservation, now = new Date()): Promise<CommitResult> {
@@ -91,13 +91,13 @@ export interface QuotaState {
 
 /** Committed and in-flight traffic of the current month, and the limit. */
 export async function quotaState(redis: Redis, o: QuotaOptions, tenant: string, now = new Date()): Promise<QuotaState> {
-  const month = monthOf(now, o.timeZone)
+  const { month, monthEnd: resetsAt } = periodOf(now, o.timeZone)
   const [found, used, pending, limit, messages] = await runScript<number[]>(
     redis, 'quota_state', 3,
     [keys.tenant(tenant), keys.usageMonth(tenant, month), keys.reservations(tenant, month)],
     [now.getTime()],
   )
-  return { found: found === 1, used, pending, limit, messages, month, resetsAt: monthEnd(now, o.timeZone) }
+  return { found: found === 1, used, pending, limit, messages, month, resetsAt }
 }
 
 export interface Usage {

@@ -161,17 +161,16 @@ export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) 
   const reservation = q.reservation
   const fields = messageFields(connection)
   const t0 = process.hrtime.bigint()
-  // The message is queued: the 250 goes out whatever happens here. A failed commit is retried in the background
-  // and logged with what an operator needs to reconcile by hand.
-  commitWithRetry(this, reservation, fields)
-    .then((res) => {
-      commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
-      if (res) {
-        connection.loginfo(this, 'traffic counted', { ...fields, bytes: reservation.bytes, used: res.used, limit: res.limit })
-        for (const pct of res.crossed) void warn(this, reservation.tenant, pct, res.used, res.limit)
-      }
-    })
-    .finally(() => next())
+  // The message is queued and its bytes are held by the reservation until it turns into counted traffic, so the
+  // quota stays exact while the 250 goes out at once. A failed commit is retried in the background and, at the
+  // last, logged with what an operator needs to reconcile by hand.
+  next()
+  void commitWithRetry(this, reservation, fields).then((res) => {
+    commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
+    if (!res) return
+    connection.logdebug(this, 'traffic counted', { ...fields, bytes: reservation.bytes, used: res.used, limit: res.limit })
+    for (const pct of res.crossed) void warn(this, reservation.tenant, pct, res.used, res.limit)
+  })
 }
 
 async function commitWithRetry(plugin: Plugin, r: Reservation, fields: Record<string, unknown>) {
