@@ -112,7 +112,7 @@ export const hook_get_mx = guard('route or pool lookup failed, will retry', asyn
   let mxs: Mx[]
   if (route) {
     mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
-    hmail.loginfo(this, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
+    hmail.logdebug(this, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
   } else if (pool.length === 0) {
     return next() // a single-address install: Haraka's own MX lookup and the default address
   } else {

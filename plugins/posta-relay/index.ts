@@ -19,7 +19,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
   tx.notes.tenant = connection.notes.tenant
   tx.notes.auth_user = connection.notes.auth_user
   tx.notes.client_ip = connection.remote.ip
-  connection.loginfo(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
+  connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
 }
 
@@ -43,7 +43,7 @@ export function hook_rcpt(this: Plugin, next: Next, connection: Connection, para
     connection.lognotice(this, 'RCPT refused: bad domain', fields)
     return next(constants.deny, DSN.create(553, `Recipient domain "${host}" is not a valid domain name`, 1, 2))
   }
-  connection.loginfo(this, 'recipient', fields)
+  connection.logdebug(this, 'recipient', fields)
   next(constants.ok)
 }
 
