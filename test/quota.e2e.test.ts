@@ -92,6 +92,17 @@ describe('monthly traffic quota end to end', function () {
     return (await begin(c, rcpts)) ?? finish(c, body)
   }
 
+  /** Waits until the tenant's month counts `n` messages (commits follow the 250 by a moment); returns the count. */
+  async function countedMessages(slug: string, n: number): Promise<number> {
+    let m = 0
+    for (let i = 0; i < 50; i++) {
+      m = Number((await redis.client.hget(keys.usageMonth(slug, monthOf(new Date(), 'Europe/Rome')), 'messages')) ?? 0)
+      if (m >= n) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return m
+  }
+
   async function usage(slug: string) {
     const r = await posta(['usage', slug, '--json'], env)
     assert.equal(r.code, 0, r.stderr)
@@ -115,6 +126,7 @@ describe('monthly traffic quota end to end', function () {
     assert.equal((await send(c, [`one@${domain}`], body)).code, 552)
     await c.close()
 
+    await countedMessages(t.slug, 3)
     const u = await usage(t.slug)
     assert.equal(u.used_bytes, size * 6)
     assert.equal(u.messages, 3)
@@ -186,6 +198,7 @@ describe('monthly traffic quota end to end', function () {
     await Promise.all(clients.map((c) => c.close()))
     const accepted = replies.filter((r) => r.code === 250).length
     const refused = replies.filter((r) => r.code === 552).length
+    await countedMessages(t.slug, accepted)
     assert.equal(accepted + refused, 40, replies.filter((r) => r.code !== 250 && r.code !== 552).map((r) => r.raw).join('\n'))
     assert.equal(accepted, 10)
     const u = await usage(t.slug)
@@ -198,6 +211,7 @@ describe('monthly traffic quota end to end', function () {
     const t = await tenant(1_000_000)
     const c = await login(a, t)
     assert.equal((await send(c, [`d@${domain}`], message('before'))).code, 250)
+    await countedMessages(t.slug, 1) // the commit follows the 250
     await redis.client.save() // the test Redis keeps nothing on disk by itself; the restart must find the tenant
     await redis.stop()
     const t0 = Date.now()
@@ -215,7 +229,6 @@ describe('monthly traffic quota end to end', function () {
     }
     assert.equal(r!.code, 250, r!.raw)
     await c.close()
-    const u = await usage(t.slug)
-    assert.equal(u.messages, 2, 'the refused message was not counted')
+    assert.equal(await countedMessages(t.slug, 2), 2, 'the refused message was not counted')
   })
 })
