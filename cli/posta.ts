@@ -9,9 +9,10 @@ import { commands as packageCommands } from './commands/packages'
 import { commands as poolCommands } from './commands/pool'
 import { commands as routeCommands } from './commands/routes'
 import { commands as tenantCommands } from './commands/tenants'
+import { commands as trapCommands } from './commands/traps'
 import type { Command } from './util'
 
-const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...routeCommands }
+const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands }
 
 function helpAll(): string {
   const rows = Object.values(commands).map((c) => [c.usage, c.summary])

@@ -4,6 +4,8 @@
 import type Redis from 'ioredis'
 import { keys } from './keys'
 import { ipTraffic } from './ledger'
+import { suppressedCount } from './suppression'
+import { trapHits } from './traps'
 
 export interface TenantFinding {
   tenant: string
@@ -39,8 +41,14 @@ export interface Investigation {
   tenants: TenantFinding[]
 }
 
-/** Extra per-tenant signals (spamtrap hits, suppressions) from other modules; null when unavailable. */
+/** Extra per-tenant signals (spamtrap hits, suppressions); null when unavailable. */
 export type TenantSignals = (redis: Redis, tenant: string) => Promise<{ trap_hits: number | null; suppressed: number | null }>
+
+/** The signals the trap plugin keeps: a tenant's spamtrap hits and its suppressed recipients. */
+export const trapSignals: TenantSignals = async (redis, tenant) => {
+  const [trap_hits, suppressed] = await Promise.all([trapHits(redis, tenant), suppressedCount(redis, tenant)])
+  return { trap_hits, suppressed }
+}
 
 const pct = (n: number, d: number) => (d > 0 ? Math.round((n / d) * 1000) / 10 : 0)
 
@@ -52,7 +60,7 @@ export async function investigate(
   const total = tenants.reduce((n, t) => n + t.bytes, 0)
   const findings: TenantFinding[] = []
   for (const t of tenants) {
-    const signals = opts.signals && t.tenant !== '-' ? await opts.signals(redis, t.tenant) : { trap_hits: null, suppressed: null }
+    const signals = t.tenant !== '-' ? await (opts.signals ?? trapSignals)(redis, t.tenant) : { trap_hits: null, suppressed: null }
     findings.push({
       tenant: t.tenant,
       share: pct(t.bytes, total),

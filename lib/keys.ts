@@ -56,6 +56,22 @@ export const keys = {
   /** ZSET of investigation ids, score = time opened (ms). */
   investigations: () => `${P}investigations`,
 
+  /** HASH entry (user@domain or @domain) -> JSON of the trap (class, note). Secret: never shown to tenants. */
+  traps: () => `${P}traps`,
+  /** HASH hits, strikes (typo traps) of a tenant. */
+  trapHits: (slug: string) => `${P}trap:{${slug}}:hits`,
+  /** ZSET of a tenant's suppressed recipients, score = expiry (ms). */
+  suppression: (slug: string) => `${P}suppression:{${slug}}`,
+  /** SETs of the sender domains and client IPs a tenant used (evidence for a ban). */
+  tenantSenders: (slug: string) => `${P}tenant:{${slug}}:senders`,
+  tenantClients: (slug: string) => `${P}tenant:{${slug}}:clients`,
+  /** LIST of every ban ever (JSON), append-only. */
+  bans: () => `${P}bans`,
+  /** Markers of banned slugs, contacts (canonical) and contact domains: checked at tenant creation. */
+  bannedSlug: (slug: string) => `${P}banned:slug:${slug}`,
+  bannedContact: (contact: string) => `${P}banned:contact:${contact}`,
+  bannedDomain: (domain: string) => `${P}banned:domain:${domain}`,
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

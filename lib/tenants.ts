@@ -1,4 +1,5 @@
 import type Redis from 'ioredis'
+import { banReason } from './bans'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
 import { runScript } from './lua'
@@ -91,6 +92,8 @@ export async function createTenant(redis: Redis, settings: Settings, input: Crea
   const slug = checkSlug(input.slug)
   const local = checkLocalPart(input.local ?? 'mail')
   const contact = checkEmail(input.contact)
+  const banned = await banReason(redis, slug, contact)
+  if (banned) throw new InputError(`cannot create tenant "${slug}": ${banned}; bans cannot be undone`)
   const pkg = await requirePackage(redis, input.package)
   if (await redis.exists(keys.tenant(slug))) {
     throw new InputError(`tenant "${slug}" already exists: pick another slug, or see "posta tenant show ${slug}"`)

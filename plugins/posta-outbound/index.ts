@@ -7,6 +7,7 @@ import { keys } from '../../lib/keys'
 import { getPool, ipFamily, type PoolEntry } from '../../lib/pool'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
+import { isHardBounce, suppress } from '../../lib/suppression'
 import { addr, constants, getRedis, getSettings, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -33,9 +34,17 @@ interface OutboundConfig {
 
 let cfg: OutboundConfig
 let roundRobin = 0
+let suppressionDays = 30
 
 export function register(this: Plugin) {
   load_outbound_ini.call(this)
+  load_trap_ini.call(this)
+}
+
+function load_trap_ini(this: Plugin) {
+  // the suppression lifetime is posta-trap's setting: that plugin refuses suppressed recipients
+  const d = Number(this.config.get('posta-trap.ini', () => load_trap_ini.call(this)).suppression?.days)
+  suppressionDays = Number.isFinite(d) && d > 0 ? d : 30
 }
 
 function load_outbound_ini(this: Plugin) {
@@ -108,7 +117,15 @@ export const hook_send_email = guard('pool lookup failed, will retry', async fun
 export const hook_get_mx = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem, domain: string) {
   const redis = getRedis(this)
   const id = hmail.todo?.uuid ?? hmail.uuid
-  const [route, pool, sticky] = await Promise.all([findRoute(redis, domain), getPool(redis), redis.get(keys.sticky(id))])
+  const tenant = hmail.todo?.notes?.tenant as string | undefined
+  const [route, pool, sticky, status] = await Promise.all([
+    findRoute(redis, domain), getPool(redis), redis.get(keys.sticky(id)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
+  ])
+  if (status === 'closed') {
+    // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
+    hmail.todo.notes.posta_dropped = true
+    return next(constants.deny, 'tenant closed')
+  }
   let mxs: Mx[]
   if (route) {
     mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
@@ -183,9 +200,34 @@ export function hook_deferred(this: Plugin, next: Next, hmail: HMailItem, params
   next()
 }
 
-export function hook_bounce(this: Plugin, next: Next, hmail: HMailItem, err: { message?: string; mx?: { exchange?: string } }) {
+export function hook_bounce(this: Plugin, next: Next, hmail: HMailItem, err: { message?: string; mx?: { exchange?: string }; bounced_rcpt?: BouncedRcpt[] }) {
   const error = err?.message ?? String(err)
+  if (hmail.todo?.notes?.posta_dropped) {
+    hmail.lognotice(this, 'dropped: the tenant is closed, no delivery and no bounce', deliveryFields(hmail, { result: 'dropped' }))
+    return next(constants.ok) // anything but CONT: Haraka discards the mail without a DSN
+  }
+  suppressHardBounces(this, hmail, err?.bounced_rcpt ?? [])
   hmail.lognotice(this, 'bounced', deliveryFields(hmail, { result: 'bounced', mx: err?.mx?.exchange, error }))
   record(this, hmail, 'bounced', err?.mx?.exchange ?? '', error)
   next()
+}
+
+interface BouncedRcpt {
+  address?: string
+  dsn_smtp_code?: string
+  dsn_smtp_extc?: string
+  dsn_smtp_response?: string
+  reason?: string
+}
+
+/** Recipients that do not exist are suppressed for the tenant: its next RCPT to them is refused (posta-trap). */
+function suppressHardBounces(plugin: Plugin, hmail: HMailItem, rcpts: BouncedRcpt[]) {
+  const tenant = hmail.todo?.notes?.tenant as string | undefined
+  if (!tenant) return
+  for (const r of rcpts) {
+    if (!r.address || !isHardBounce(r.dsn_smtp_code, r.dsn_smtp_extc, r.dsn_smtp_response ?? r.reason)) continue
+    suppress(getRedis(plugin), tenant, r.address, suppressionDays)
+      .then(() => hmail.lognotice(plugin, 'recipient suppressed after a hard bounce', deliveryFields(hmail, { suppressed: r.address, days: suppressionDays })))
+      .catch((e: Error) => hmail.logerror(plugin, `suppression failed: ${e.message}`, deliveryFields(hmail)))
+  }
 }

@@ -44,7 +44,8 @@ export function hook_rcpt(this: Plugin, next: Next, connection: Connection, para
     return next(constants.deny, DSN.create(553, `Recipient domain "${host}" is not a valid domain name`, 1, 2))
   }
   connection.logdebug(this, 'recipient', fields)
-  next(constants.ok)
+  // CONT, not OK: later rcpt hooks (posta-trap) still run; Haraka accepts a CONT recipient of a relaying client.
+  next()
 }
 
 export function hook_data_post(this: Plugin, next: Next, connection: Connection) {
