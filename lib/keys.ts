@@ -30,6 +30,8 @@ export const keys = {
 
   /** HASH ip -> JSON of the pool entry (helo, state, reason, since, added_at). */
   pool: () => `${P}pool`,
+  /** Counter bumped by every change of the pool, so nodes re-read it only when it changed. */
+  poolVersion: () => `${P}pool:version`,
   /** HASH ip -> time of its last delivery attempt (ms). */
   poolLastUse: () => `${P}pool:lastuse`,
   /** LIST of JSON events of an IP (added, suspended, reinstated, ...), newest first. */

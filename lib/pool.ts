@@ -57,6 +57,20 @@ export async function getPool(redis: Redis): Promise<PoolEntry[]> {
     .sort((a, b) => (a.ip < b.ip ? -1 : 1))
 }
 
+let cached: { version: string | null; pool: PoolEntry[] } | null = null
+
+/**
+ * The pool as of now, for the delivery hot path: one small GET of the pool's version, and the whole pool re-read
+ * only when some node changed it (a suspension is therefore seen at the very next delivery, on every node).
+ */
+export async function getPoolFresh(redis: Redis): Promise<PoolEntry[]> {
+  const version = await redis.get(keys.poolVersion())
+  if (cached && cached.version === version && version !== null) return cached.pool
+  const pool = await getPool(redis)
+  cached = { version, pool }
+  return pool
+}
+
 export async function getIp(redis: Redis, ip: string): Promise<PoolEntry> {
   const n = normaliseIp(ip)
   const v = await redis.hget(keys.pool(), n)
@@ -92,6 +106,7 @@ export async function addIp(redis: Redis, ip: string, helo: string, by = 'operat
   if (!(await redis.hsetnx(keys.pool(), n, JSON.stringify(entry)))) {
     throw new InputError(`${n} is already in the pool: "posta ip list" shows it`)
   }
+  await redis.incr(keys.poolVersion())
   await recordIpEvent(redis, n, { at: now, event: 'added', by, reason: `helo ${h}` })
   return entry
 }
@@ -99,6 +114,7 @@ export async function addIp(redis: Redis, ip: string, helo: string, by = 'operat
 export async function removeIp(redis: Redis, ip: string, by = 'operator'): Promise<void> {
   const n = normaliseIp(ip)
   if (!(await redis.hdel(keys.pool(), n))) throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
+  await redis.incr(keys.poolVersion())
   await recordIpEvent(redis, n, { at: new Date().toISOString(), event: 'removed', by })
 }
 
@@ -108,7 +124,7 @@ async function setState(redis: Redis, ip: string, state: IpState, by: string, re
   const next: PoolEntry = {
     ...e, state, since: now, reason: state === 'suspended' ? reason : undefined, suspended_by: state === 'suspended' ? by : undefined,
   }
-  await redis.hset(keys.pool(), e.ip, JSON.stringify(next))
+  await redis.multi().hset(keys.pool(), e.ip, JSON.stringify(next)).incr(keys.poolVersion()).exec()
   await recordIpEvent(redis, e.ip, { at: now, event: state === 'suspended' ? 'suspended' : 'reinstated', by, reason })
   return next
 }

@@ -4,7 +4,7 @@
 import { now } from '../../lib/clock'
 import { DEFAULT_LEDGER, recordAttempt, type DeliveryResult, type LedgerOptions } from '../../lib/ledger'
 import { keys } from '../../lib/keys'
-import { getPool, ipFamily, type PoolEntry } from '../../lib/pool'
+import { getPoolFresh, ipFamily, type PoolEntry } from '../../lib/pool'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
 import { isHardBounce, suppress } from '../../lib/suppression'
@@ -83,10 +83,16 @@ export function hook_init_child(this: Plugin, next: Next) {
   init(this, next)
 }
 
-/** The usable IPs of the current slot: active in the rotation and not suspended. */
+let usableMemo: { pool: PoolEntry[]; slot: number; usable: PoolEntry[] } | null = null
+
+/** The usable IPs of the current slot: active in the rotation and not suspended (memoised per pool and slot). */
 function usableNow(pool: PoolEntry[]): PoolEntry[] {
-  const active = new Set(activeIps(pool.map((p) => p.ip), slotAt(now(), cfg.rotation).number, cfg.rotation))
-  return pool.filter((p) => active.has(p.ip) && p.state === 'active')
+  const slot = slotAt(now(), cfg.rotation).number
+  if (usableMemo && usableMemo.pool === pool && usableMemo.slot === slot) return usableMemo.usable
+  const active = new Set(activeIps(pool.map((p) => p.ip), slot, cfg.rotation))
+  const usable = pool.filter((p) => active.has(p.ip) && p.state === 'active')
+  usableMemo = { pool, slot, usable }
+  return usable
 }
 
 function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
@@ -106,7 +112,7 @@ function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
 
 /** No usable IP in the pool: the message waits in the queue (no failure counted) rather than leave through a flagged one. */
 export const hook_send_email = guard('pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem) {
-  const pool = await getPool(getRedis(this))
+  const pool = await getPoolFresh(getRedis(this))
   if (pool.length > 0 && usableNow(pool).length === 0) {
     hmail.logwarn(this, `no usable outbound IP (all of this slot's pool IPs are suspended): waiting ${cfg.waitSeconds}s`, deliveryFields(hmail))
     return next(constants.delay, cfg.waitSeconds)
@@ -119,7 +125,7 @@ export const hook_get_mx = guard('route or pool lookup failed, will retry', asyn
   const id = hmail.todo?.uuid ?? hmail.uuid
   const tenant = hmail.todo?.notes?.tenant as string | undefined
   const [route, pool, sticky, status] = await Promise.all([
-    findRoute(redis, domain), getPool(redis), redis.get(keys.sticky(id)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
+    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(id)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
   ])
   if (status === 'closed') {
     // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
