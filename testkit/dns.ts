@@ -32,14 +32,16 @@ function reverse(ip: string): string {
   return ip.split('.').reverse().join('.')
 }
 
-export async function startDns(): Promise<TestDns> {
+/** latencyMs delays every answer (a resolver's cache misses), for benchmarks. */
+export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestDns> {
   const answers = new Map<string, Answer>()
   const broken = new Set<string>()
   const t = { queries: 0 } as TestDns
   const server = dns2.createServer({
     udp: true,
-    handle: (request: any, send: (r: any) => void) => {
+    handle: (request: any, reply: (r: any) => void) => {
       t.queries++
+      const send = (r: any) => (opts.latencyMs ? setTimeout(() => reply(r), opts.latencyMs) : reply(r))
       const response = Packet.createResponseFromRequest(request)
       const [q] = request.questions
       const name = String(q.name).toLowerCase()
