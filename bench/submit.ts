@@ -25,8 +25,14 @@ import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { PROJECT_ROOT } from '../service/haraka-dir'
 
-type ConfigName = 'posta' | 'stock' | 'stock+nodelay'
-const ALL_CONFIGS: ConfigName[] = ['posta', 'stock', 'stock+nodelay']
+type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5'
+/**
+ * posta: the project as shipped, one address (empty pool). stock / stock+nodelay: the baselines.
+ * posta-noquota: posta without posta-quota (the quota's cost). posta-pool5: posta with a pool of five loopback
+ * IPs, all active (the rotation's and the ledger's cost).
+ */
+const ALL_CONFIGS: ConfigName[] = ['posta', 'stock', 'stock+nodelay', 'posta-noquota', 'posta-pool5']
+const POOL5 = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']
 
 interface Creds {
   user: string
@@ -55,6 +61,14 @@ interface RunResult {
   client_cpu_percent: number
   sink_connections: number
   haraka_log_errors: number
+  /** posta configs: the quota scripts' latency as the plugin measured it (stats_interval=1 lines). */
+  quota_reserve_p50_ms?: number
+  quota_reserve_p99_ms?: number
+  quota_commit_p50_ms?: number
+  quota_commit_p99_ms?: number
+  quota_samples?: number
+  /** posta-pool5: deliveries that arrived from a pool address / all. */
+  from_pool?: string
   round?: number
 }
 
@@ -248,8 +262,17 @@ function stockRoutePlugin(sinkPort: number): string {
 const STOCK_AUTH_INI = '[core]\nmethods=PLAIN,LOGIN\n\n[users]\nbench=benchpass\n'
 
 async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink): Promise<{ haraka: HarakaNode; creds: Creds }> {
-  if (config === 'posta') {
-    const haraka = await startHaraka({ redisUrl: redis.url })
+  if (config.startsWith('posta')) {
+    const plugins = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8')
+    const quotaIni = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'posta-quota.ini'), 'utf8').replace(/^stats_interval=.*$/m, 'stats_interval=1')
+    const haraka = await startHaraka({
+      redisUrl: redis.url,
+      overrides: {
+        'posta-quota.ini': quotaIni,
+        ...(config === 'posta-noquota' ? { plugins: plugins.replace(/^posta-quota$/m, '# posta-quota (off for this run)') } : {}),
+        ...(config === 'posta-pool5' ? { 'posta-outbound.ini': '[rotation]\nactive=5\n' } : {}),
+      },
+    })
     const env = { REDIS_URL: redis.url }
     const cli = async (args: string[]) => {
       const r = await posta(args, env)
@@ -262,6 +285,7 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink)
       const r = await cli(['tenant', 'create', uniqueName('bench'), '--package', pkg, '--contact', 'ops@example.net', '--json'])
       const c = r.json<{ login: string; password: string }>()
       await cli(['route', 'set', RCPT_DOMAIN, `127.0.0.1:${sink.port}`])
+      if (config === 'posta-pool5') for (const ip of POOL5) await cli(['ip', 'add', ip, '--helo', `mta${ip.split('.')[3]}.bench.test`])
       return { haraka, creds: { user: c.login, pass: c.password } }
     } catch (err) {
       await haraka.stop()
@@ -330,6 +354,8 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
 
       const base = sink.messages
       const baseConns = sink.connections
+      const baseFrom = { ...(sink.fromAddresses ?? {}) }
+      const logBase = haraka.log().length
       rss = rssPoller(pid)
       const cpu0 = cpuMs(pid)
       const client0 = process.cpuUsage()
@@ -371,6 +397,12 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
         client_cpu_percent: round((clientCpu.user + clientCpu.system) / 1e4 / e2eS, 1),
         sink_connections: sink.connections - baseConns,
         haraka_log_errors: (log.match(/\[(ERROR|CRIT|EMERG)\]/g) ?? []).length,
+        ...quotaLatency(log.slice(logBase)),
+      }
+      if (config === 'posta-pool5' && sink.fromAddresses) {
+        const delta = (ip: string) => (sink.fromAddresses![ip] ?? 0) - (baseFrom[ip] ?? 0)
+        const total = Object.keys(sink.fromAddresses).reduce((n, ip) => n + delta(ip), 0)
+        result.from_pool = `${POOL5.reduce((n, ip) => n + delta(ip), 0)}/${total}`
       }
       console.log(
         `   submitted ${result.sent}/${opts.n} in ${result.submit_seconds} s = ${result.submit_msgs_per_s} msg/s; ` +
@@ -397,6 +429,20 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
 /** The CRIT/ERROR lines of a Haraka log (what a crash leaves), at most 15. */
 /** A failed run keeps the temp dir (Haraka logs) for a look. */
 let runFailedForCleanup = false
+
+/** The quota plugin's `quota latency` lines of a run: median of the p50s, max of the p99s. */
+function quotaLatency(log: string): Partial<RunResult> {
+  const lines = [...log.matchAll(/quota latency .*?reserve_n=(\d+) reserve_p50_ms=([\d.]+) reserve_p99_ms=([\d.]+) commit_n=(\d+) commit_p50_ms=([\d.]+) commit_p99_ms=([\d.]+)/g)]
+  if (!lines.length) return {}
+  const med = (v: number[]) => v.sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)]
+  return {
+    quota_reserve_p50_ms: med(lines.map((m) => Number(m[2]))),
+    quota_reserve_p99_ms: Math.max(...lines.map((m) => Number(m[3]))),
+    quota_commit_p50_ms: med(lines.map((m) => Number(m[5]))),
+    quota_commit_p99_ms: Math.max(...lines.map((m) => Number(m[6]))),
+    quota_samples: lines.reduce((n, m) => n + Number(m[1]), 0),
+  }
+}
 
 function crashLines(log: string): string {
   return log.split('\n').filter((l) => /\[(CRIT|ERROR|EMERG)\]/.test(l)).slice(0, 15).join('\n')
@@ -507,6 +553,21 @@ async function main(): Promise<number> {
   console.log(`  posta / stock          = ${fmtX(ratios.posta_vs_stock)}  (target >= ${TARGETS.vsStock}x)   ${targets.posta_vs_stock}   [end-to-end ${fmtX(ratios.posta_vs_stock_e2e)}]`)
   console.log(`  posta / stock+nodelay  = ${fmtX(ratios.posta_vs_stock_nodelay)}  (target >= ${TARGETS.vsNodelay}x)   ${targets.posta_vs_stock_nodelay}   [end-to-end ${fmtX(ratios.posta_vs_stock_nodelay_e2e)}]`)
   console.log(`  posta into the durable outbound queue = ${p ? p.submit_msgs_per_s : 'n/a'} msg/s  (target >= ${TARGETS.postaMsgsPerS})   ${targets.posta_msgs_per_s}`)
+
+  const nq = by('posta-noquota')
+  const p5 = by('posta-pool5')
+  ratios.posta_vs_noquota = p && nq ? round(p.submit_msgs_per_s / nq.submit_msgs_per_s, 2) : null
+  ratios.pool5_vs_one_address_e2e = p && p5 ? round(p5.e2e_msgs_per_s / p.e2e_msgs_per_s, 2) : null
+  Object.assign(targets, {
+    quota_cost: verdict(ratios.posta_vs_noquota, 0.95),
+    pool_cost: verdict(ratios.pool5_vs_one_address_e2e, 0.9),
+  })
+  console.log(`  posta / posta-noquota  = ${fmtX(ratios.posta_vs_noquota)}  (target >= 0.95x: the quota costs at most 5%)   ${(targets as Record<string, string>).quota_cost}`)
+  if (p?.quota_samples) {
+    console.log(`    quota scripts measured in the plugin (${p.quota_samples} reservations): reserve p50 ${p.quota_reserve_p50_ms} ms, p99 ${p.quota_reserve_p99_ms} ms; commit p50 ${p.quota_commit_p50_ms} ms, p99 ${p.quota_commit_p99_ms} ms`)
+  }
+  console.log(`  posta-pool5 / posta, end to end = ${fmtX(ratios.pool5_vs_one_address_e2e)}  (target >= 0.9x: a five-IP pool at most 10% slower)   ${(targets as Record<string, string>).pool_cost}${p5?.from_pool ? `   [deliveries from the pool: ${p5.from_pool}]` : ''}`)
+  if (p && p5) console.log(`    Haraka CPU per message: ${p5.haraka_cpu_ms_per_msg} ms with the pool and ledger writes, ${p.haraka_cpu_ms_per_msg} ms with one address`)
 
   const anyFailures = all.some((r) => r.failures > 0)
   console.log(JSON.stringify({ bench: 'submit', date: new Date().toISOString(), machine, n, c, warmup, prime, rounds, posta_plugins: postaPlugins, load_at_start: os.loadavg(), results, runs: all, ratios, targets, ok: !runFailed && !anyFailures }))

@@ -16,6 +16,8 @@ export interface FastSink {
   readonly bytes: number
   /** Connections accepted so far. */
   readonly connections: number
+  /** Connections per client address (Haraka opens one per delivery): where deliveries came from. */
+  readonly fromAddresses: Record<string, number>
   /** Resolves once `messages` >= count; rejects after timeoutMs. */
   waitFor(count: number, timeoutMs?: number): Promise<void>
   close(): Promise<void>
@@ -29,6 +31,7 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
   let recipients = 0
   let bytes = 0
   let connections = 0
+  const fromAddresses: Record<string, number> = {}
   const sockets = new Set<net.Socket>()
   const waiters: { count: number; resolve: () => void }[] = []
 
@@ -43,6 +46,8 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
 
   const server = net.createServer((socket) => {
     connections++
+    const from = String(socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+    fromAddresses[from] = (fromAddresses[from] ?? 0) + 1
     sockets.add(socket)
     socket.setNoDelay(true)
     socket.on('close', () => sockets.delete(socket))
@@ -173,6 +178,9 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
     },
     get connections() {
       return connections
+    },
+    get fromAddresses() {
+      return fromAddresses
     },
     waitFor(count, timeoutMs = 60000) {
       if (messages >= count) return Promise.resolve()
