@@ -82,10 +82,20 @@ function overQuotaText(used: number, limit: number, resetsAt: Date, what: string
     `${formatSize(limit)} are left this month (${formatSize(used)} used). The allowance resets on ${formatDay(resetsAt, cfg.timeZone)}.`
 }
 
+/**
+ * The last figures seen per tenant (from reservations and checks), so that a SIZE= that plainly fits costs no Redis
+ * call at MAIL FROM. Only a possible refusal is checked against Redis; the exact, atomic check is the reservation at
+ * the end of DATA, which nothing skips.
+ */
+const lastSeen = new Map<string, { used: number; limit: number; at: number }>()
+const LAST_SEEN_MS = 2000
+
 export const hook_mail = guard('quota check failed', async function (this: Plugin, next: Next, connection: Connection, params: [unknown, Record<string, string>]) {
   const tenant = connection.transaction?.notes.tenant as string | undefined
   const declared = Number(params[1]?.SIZE ?? params[1]?.size)
   if (!tenant || !(declared > 0)) return next()
+  const seen = lastSeen.get(tenant)
+  if (seen && Date.now() - seen.at < LAST_SEEN_MS && declared <= seen.limit - seen.used) return next()
   let s
   try {
     s = await quotaState(getRedis(this), cfg, tenant)
@@ -93,6 +103,7 @@ export const hook_mail = guard('quota check failed', async function (this: Plugi
     connection.logerror(this, `quota backend unavailable: ${(err as Error).message}`, messageFields(connection))
     return next(constants.denysoft, unavailable())
   }
+  if (s.found) lastSeen.set(tenant, { used: s.used + s.pending, limit: s.limit, at: Date.now() })
   if (s.found && declared > s.limit - s.used - s.pending) {
     connection.lognotice(this, 'over quota at MAIL FROM', { ...messageFields(connection), declared_size: declared, used: s.used, pending: s.pending, limit: s.limit })
     return next(constants.deny, DSN.create(552, overQuotaText(s.used + s.pending, s.limit, s.resetsAt, `this message declares ${exact(declared)}`), 2, 3))
@@ -142,6 +153,7 @@ export const hook_data_post = guard('quota reservation failed', async function (
     return next(constants.denysoft, unavailable())
   }
   if (!r.ok) {
+    lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
     connection.lognotice(this, 'over quota', { ...messageFields(connection), size, rcpts: recipients, needed: r.needed, used: r.used, limit: r.limit })
     const what = recipients > 1
       ? `this message needs ${exact(r.needed)}, its size times ${recipients} recipients`
@@ -149,6 +161,8 @@ export const hook_data_post = guard('quota reservation failed', async function (
     return next(constants.deny, DSN.create(552, overQuotaText(r.used, r.limit, r.resetsAt, what), 2, 3))
   }
   q.reservation = r.reservation
+  if (lastSeen.size > 10000) lastSeen.clear()
+  if (r.used > 0) lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
   connection.logdebug(this, 'quota reserved', { ...messageFields(connection), bytes: r.reservation.bytes, used: r.used, limit: r.limit })
   next()
 })
