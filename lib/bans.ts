@@ -1,72 +1,165 @@
-// The ban ledger: append-only, no unban. A ban closes the tenant for good (its credentials stop working at once,
-// its queued mail is dropped) and keeps the evidence: who it was, what it used, what happened, who decided.
-// A banned slug, contact address (canonical: case, plus-addressing, ignored dots) or contact domain can never
-// open a new account.
+// The ban ledger: append-only, no unban. A ban closes the tenant for good (its credentials stop working at once, its
+// open sessions are refused, its queued mail is dropped) and keeps the evidence: who it was, what it used, what
+// happened, who decided. A banned slug, contact address (canonical: case, plus-addressing, ignored dots) or domain
+// can never open a new account.
+import * as fs from 'node:fs'
 import type Redis from 'ioredis'
-import { canonicalContact, FREEMAIL, normaliseAddress } from './addresses'
+import { canonicalContact, domainAndParents, normaliseAddress, parseDomainList } from './addresses'
 import { InputError } from './errors'
+import { readIni } from './ini'
 import { keys } from './keys'
 import { requireTenant } from './tenants'
 
 export interface Ban {
   tenant: string
   contact: string
-  /** The contact's domain, banned too unless it is a public mailbox provider. */
-  contact_domain: string | null
+  /** The contact address in the canonical form new accounts are checked against. */
+  contact_canonical: string
+  /** The contact's domain (also in banned_domains unless it is a public mailbox provider). */
+  contact_domain: string
+  /** The sender domains the tenant used lately (MAIL FROM), most recent first. */
   sender_domains: string[]
+  /** The client IPs it connected from lately, most recent first. */
   client_ips: string[]
+  /** Domains no new account's contact may be at (contact and sender domains, public mailbox providers left out). */
+  banned_domains: string[]
   reason: string
   /** Time, trap entry and class, transaction, client IP... whatever the decider saw. */
   evidence: Record<string, unknown>
-  /** 'trap' (the plugin) or 'operator'. */
+  /** 'posta-trap' (the plugin) or 'operator'. */
   by: string
   at: string
 }
 
-/** Closes a tenant for ever and records the ban. Banning a tenant twice adds a second ledger entry. */
-export async function banTenant(redis: Redis, slug: string, reason: string, by: string, evidence: Record<string, unknown> = {}): Promise<Ban> {
-  if (!reason || !String(reason).trim()) throw new InputError('a ban needs a reason: --reason "<text>"')
+/** What a ban extends to beyond the tenant and its contact. */
+export interface BanPolicy {
+  /** Public mailbox providers: their domains are never banned. null: the list is unavailable, ban no domain at all. */
+  freemail: ReadonlySet<string> | null
+  /** Ban the sender domains the tenant used too (true), or only record them as evidence (false). */
+  senderDomains: boolean
+  /** The service's own domain: never banned, nor its subdomains (the tenants' SMTP host names). */
+  serviceDomain?: string
+}
+
+/** How many sender domains and client IPs are kept per tenant as evidence (the most recently used). */
+export const EVIDENCE_MAX = 50
+
+/**
+ * Records the sender domain and client IP of a transaction, for a ban's evidence: two small ZSETs per tenant scored
+ * by last use, trimmed to the EVIDENCE_MAX most recent, so a tenant cycling through random domains stays bounded.
+ */
+export async function recordUse(redis: Redis, tenant: string, senderDomain: string | null, clientIp: string, now = Date.now()): Promise<void> {
+  const p = redis.pipeline()
+  if (senderDomain) p.zadd(keys.tenantSenders(tenant), now, senderDomain.toLowerCase().replace(/\.$/, '')).zremrangebyrank(keys.tenantSenders(tenant), 0, -EVIDENCE_MAX - 1)
+  p.zadd(keys.tenantClients(tenant), now, clientIp).zremrangebyrank(keys.tenantClients(tenant), 0, -EVIDENCE_MAX - 1)
+  await p.exec()
+}
+
+/** The canonical contact, or the lower-cased address when it does not parse (an old, looser contact must not block a ban). */
+function contactKey(contact: string): string {
+  try {
+    return canonicalContact(contact)
+  } catch {
+    return String(contact).trim().toLowerCase()
+  }
+}
+
+function contactDomain(contact: string): string {
+  try {
+    return normaliseAddress(contact).domain
+  } catch {
+    return String(contact).slice(String(contact).lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '')
+  }
+}
+
+/**
+ * Closes a tenant for ever and records the ban. The tenant is closed first (that stops the harm on every node at
+ * once); then the ledger entry and the markers are written together. Banning a tenant twice adds a second entry.
+ */
+export async function banTenant(
+  redis: Redis, slug: string, reason: string, by: string, evidence: Record<string, unknown>, policy: BanPolicy,
+): Promise<Ban> {
+  const why = String(reason ?? '').trim()
+  if (!why) throw new InputError('a ban needs a reason: --reason "<text>"')
+  if (why.length > 500) throw new InputError('the reason is longer than 500 characters: keep it to a sentence and refer to the investigation')
   const t = await requireTenant(redis, slug)
-  const [senders, clients] = await Promise.all([redis.smembers(keys.tenantSenders(slug)), redis.smembers(keys.tenantClients(slug))])
-  const contact = canonicalContact(t.contact)
-  const domain = normaliseAddress(t.contact).domain
+  const at = new Date().toISOString()
+  await redis.hset(keys.tenant(slug), { status: 'closed', updated_at: at, closed_at: at, closed_reason: why })
+
+  const [senders, clients] = await Promise.all([
+    redis.zrevrange(keys.tenantSenders(slug), 0, -1),
+    redis.zrevrange(keys.tenantClients(slug), 0, -1),
+  ])
+  const domain = contactDomain(t.contact)
+  const { freemail, serviceDomain } = policy
+  const ours = (d: string) => !!serviceDomain && (d === serviceDomain || d.endsWith(`.${serviceDomain}`))
+  const candidates = freemail ? [domain, ...(policy.senderDomains ? senders : [])] : []
+  const domains = new Set(candidates.filter((d) => d && !freemail!.has(d) && !ours(d)))
   const ban: Ban = {
     tenant: slug,
     contact: t.contact,
-    contact_domain: FREEMAIL.has(domain) ? null : domain,
-    sender_domains: senders.sort(),
-    client_ips: clients.sort(),
-    reason: String(reason).trim(),
+    contact_canonical: contactKey(t.contact),
+    contact_domain: domain,
+    sender_domains: senders,
+    client_ips: clients,
+    banned_domains: [...domains].sort(),
+    reason: why,
     evidence,
     by,
-    at: new Date().toISOString(),
+    at,
   }
-  const m = redis
-    .multi()
-    .hset(keys.tenant(slug), { status: 'closed', updated_at: ban.at, closed_reason: ban.reason })
-    .rpush(keys.bans(), JSON.stringify(ban))
-    .set(keys.bannedSlug(slug), ban.at)
-    .set(keys.bannedContact(contact), slug)
-  if (ban.contact_domain) m.set(keys.bannedDomain(ban.contact_domain), slug)
-  await m.exec()
+  const m = redis.multi().rpush(keys.bans(), JSON.stringify(ban)).set(keys.bannedSlug(slug), slug).set(keys.bannedContact(ban.contact_canonical), slug)
+  for (const d of ban.banned_domains) m.set(keys.bannedDomain(d), slug)
+  try {
+    const res = await m.exec()
+    const failed = res?.find(([err]) => err)
+    if (!res || failed) throw failed?.[0] ?? new Error('transaction aborted')
+  } catch (err) {
+    // The tenant is closed; say loudly what the ledger is missing, so an operator can add it by hand.
+    throw new Error(`tenant ${slug} is closed, but its ban was not written to the ledger (${(err as Error).message}): ${JSON.stringify(ban)}`)
+  }
   return ban
 }
 
+/** Every ban, oldest first. */
 export async function listBans(redis: Redis): Promise<Ban[]> {
   return (await redis.lrange(keys.bans(), 0, -1)).map((v) => JSON.parse(v) as Ban)
 }
 
+/** The bans of one tenant, oldest first (usually one). */
 export async function bansOf(redis: Redis, slug: string): Promise<Ban[]> {
   return (await listBans(redis)).filter((b) => b.tenant === slug)
 }
 
-/** Why a new account may not be opened with this slug and contact, or null when it may. */
+/**
+ * Why a new account may not be opened with this slug and contact, or null when it may. The contact is compared in
+ * its canonical form; its domain and that domain's parents against the banned domains.
+ */
 export async function banReason(redis: Redis, slug: string, contact: string): Promise<string | null> {
-  const canonical = canonicalContact(contact)
-  const domain = normaliseAddress(contact).domain
-  const [s, c, d] = await redis.mget(keys.bannedSlug(slug), keys.bannedContact(canonical), keys.bannedDomain(domain))
+  const domains = domainAndParents(contactDomain(contact))
+  const [s, c, ...ds] = await redis.mget(keys.bannedSlug(slug), keys.bannedContact(contactKey(contact)), ...domains.map((d) => keys.bannedDomain(d)))
   if (s) return `the name "${slug}" belongs to a banned account`
   if (c) return `the contact ${contact} belongs to a banned account`
-  if (d) return `contacts at ${domain} belong to a banned account`
+  const i = ds.findIndex(Boolean)
+  if (i >= 0) return `contacts at ${domains[i]} belong to a banned account`
   return null
+}
+
+/**
+ * The ban policy from config/posta-trap.ini ([bans] sender_domains) and config/posta-freemail, for callers outside
+ * Haraka (the CLI). A missing freemail file bans no domain at all: failing towards the innocent.
+ */
+export function banPolicyFromConfig(configDir: string, serviceDomain?: string): BanPolicy {
+  let senderDomains = false
+  try {
+    const v = readIni(`${configDir}/posta-trap.ini`).bans?.sender_domains
+    if (v !== undefined) senderDomains = /^(1|true|yes|on)$/i.test(v)
+  } catch {
+    /* no ini: the default */
+  }
+  try {
+    return { freemail: parseDomainList(fs.readFileSync(`${configDir}/posta-freemail`, 'utf8')), senderDomains, serviceDomain }
+  } catch {
+    return { freemail: null, senderDomains, serviceDomain }
+  }
 }

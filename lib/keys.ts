@@ -58,21 +58,26 @@ export const keys = {
   /** ZSET of investigation ids, score = time opened (ms). */
   investigations: () => `${P}investigations`,
 
-  /** HASH entry (user@domain or @domain) -> JSON of the trap (class, note). Secret: never shown to tenants. */
+  // ---- Spamtraps, bans, suppression (lib/traps.ts, lib/bans.ts, lib/suppression.ts) ----
+  /** HASH entry (user@domain or @domain) -> JSON of the trap (class, note, added_at). Secret: never shown to tenants. */
   traps: () => `${P}traps`,
-  /** HASH hits, strikes (typo traps) of a tenant. */
+  /** HASH of a tenant's trap hits: hits (all classes), pristine, recycled, typo. */
   trapHits: (slug: string) => `${P}trap:{${slug}}:hits`,
-  /** ZSET of a tenant's suppressed recipients, score = expiry (ms). */
+  /** ZSET of a tenant's typo-trap strikes `<tx>|<recipient>`, score = time (ms); strikes older than the window drop out. */
+  trapStrikes: (slug: string) => `${P}trap:{${slug}}:strikes`,
+  /** ZSET of a tenant's suppressed recipients (they hard-bounced), score = expiry (ms). */
   suppression: (slug: string) => `${P}suppression:{${slug}}`,
-  /** SETs of the sender domains and client IPs a tenant used (evidence for a ban). */
+  /** ZSETs of the sender domains and client IPs a tenant used, score = last use (ms), the latest few kept: a ban's evidence. */
   tenantSenders: (slug: string) => `${P}tenant:{${slug}}:senders`,
   tenantClients: (slug: string) => `${P}tenant:{${slug}}:clients`,
-  /** LIST of every ban ever (JSON), append-only. */
-  bans: () => `${P}bans`,
-  /** Markers of banned slugs, contacts (canonical) and contact domains: checked at tenant creation. */
-  bannedSlug: (slug: string) => `${P}banned:slug:${slug}`,
-  bannedContact: (contact: string) => `${P}banned:contact:${contact}`,
-  bannedDomain: (domain: string) => `${P}banned:domain:${domain}`,
+  // The ban keys share the {bans} hash tag, so one MULTI appends to the ledger and sets the markers.
+  /** LIST of every ban ever (JSON), append-only: nothing removes an entry. */
+  bans: () => `${P}{bans}:ledger`,
+  /** Markers (value: the banned tenant) of banned slugs, contacts (canonical form) and domains, checked at tenant creation. */
+  bannedSlug: (slug: string) => `${P}{bans}:slug:${slug}`,
+  bannedContact: (contact: string) => `${P}{bans}:contact:${contact}`,
+  bannedDomain: (domain: string) => `${P}{bans}:domain:${domain}`,
+  // ---- end of spamtraps, bans, suppression ----
 
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,

@@ -24,6 +24,7 @@ export const SCRIPTS: Record<string, number> = {
   quota_reserve: 4,
   quota_state: 3,
   tenant_create: 2,
+  tenant_status: 1,
 }
 
 /**

@@ -165,9 +165,10 @@ export async function changePackage(redis: Redis, slug: string, packageName: str
 
 /** Suspends or resumes a tenant. A closed tenant stays closed. */
 export async function setTenantStatus(redis: Redis, slug: string, status: 'active' | 'suspended'): Promise<Tenant> {
-  const t = await requireTenant(redis, slug)
-  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed for good and cannot be ${status === 'active' ? 'resumed' : 'suspended'}`)
-  await redis.hset(keys.tenant(slug), { status, updated_at: new Date().toISOString() })
+  await requireTenant(redis, slug)
+  const set = await runScript<number>(redis, 'tenant_status', 1, [keys.tenant(slug)], [status, new Date().toISOString()])
+  if (set === -1) throw new InputError(`tenant "${slug}" is closed for good and cannot be ${status === 'active' ? 'resumed' : 'suspended'}`)
+  if (set !== 1) throw new NotFoundError(`unknown tenant "${slug}": see "posta tenant list"`)
   return (await getTenant(redis, slug))!
 }
 

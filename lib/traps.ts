@@ -1,5 +1,5 @@
 // The spamtrap list: secret addresses and domains with a class. Matching is on the normalised address; tenants
-// never see the list.
+// never see the list. Hits are counted per tenant (investigations show them); typo-trap hits are strikes in a window.
 import type Redis from 'ioredis'
 import { normaliseAddress } from './addresses'
 import { InputError, NotFoundError } from './errors'
@@ -17,53 +17,94 @@ export interface Trap {
   added_at: string
 }
 
+const NOTE_MAX = 500
+
 /** The canonical form of an entry: a normalised address, or @domain. */
 export function normaliseEntry(entry: string): string {
-  const e = String(entry).trim()
+  const e = String(entry ?? '').trim()
+  if (!e) throw new InputError('missing trap: give an address (bait@example.net) or a whole domain (@example.net)')
   if (e.startsWith('@')) return `@${checkDomain(e.slice(1), 'trap domain')}`
   return normaliseAddress(e).address
 }
 
 export function checkClass(c: string): TrapClass {
-  if (!TRAP_CLASSES.includes(c as TrapClass)) throw new InputError(`bad trap class "${c}": use ${TRAP_CLASSES.join(', ')}`)
-  return c as TrapClass
+  const v = String(c ?? '').toLowerCase()
+  if (!TRAP_CLASSES.includes(v as TrapClass)) throw new InputError(`bad trap class "${c}": use ${TRAP_CLASSES.join(', ')}`)
+  return v as TrapClass
 }
 
+function checkNote(note: string): string {
+  const n = String(note ?? '').trim()
+  if (n.length > NOTE_MAX) throw new InputError(`the note is longer than ${NOTE_MAX} characters: keep it short`)
+  return n
+}
+
+export function makeTrap(entry: string, cls: string, note = '', at = new Date().toISOString()): Trap {
+  return { entry: normaliseEntry(entry), class: checkClass(cls), note: checkNote(note), added_at: at }
+}
+
+/** Adds a trap, or changes the class and note of an existing one. */
 export async function addTrap(redis: Redis, entry: string, cls: string, note = ''): Promise<Trap> {
-  const t: Trap = { entry: normaliseEntry(entry), class: checkClass(cls), note: String(note).slice(0, 500), added_at: new Date().toISOString() }
+  const t = makeTrap(entry, cls, note)
   await redis.hset(keys.traps(), t.entry, JSON.stringify(t))
   return t
 }
 
-export async function removeTrap(redis: Redis, entry: string): Promise<void> {
+export async function removeTrap(redis: Redis, entry: string): Promise<string> {
   const e = normaliseEntry(entry)
   if (!(await redis.hdel(keys.traps(), e))) throw new NotFoundError(`no trap "${e}": see "posta trap list"`)
+  return e
 }
 
+/** The whole list, by domain: a domain's whole-domain entry first, then its addresses. */
 export async function listTraps(redis: Redis): Promise<Trap[]> {
+  const key = (t: Trap) => {
+    const at = t.entry.lastIndexOf('@')
+    return `${t.entry.slice(at + 1)} ${t.entry.slice(0, at)}`
+  }
   return Object.values(await redis.hgetall(keys.traps()))
     .map((v) => JSON.parse(v) as Trap)
-    .sort((a, b) => a.entry.replace(/^@/, '').localeCompare(b.entry.replace(/^@/, '')))
+    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
 }
 
-/** Imports one entry a line: `<address|@domain> <class> [note...]`; `#` starts a comment. */
-export async function importTraps(redis: Redis, text: string): Promise<{ imported: number; skipped: { line: number; text: string; reason: string }[] }> {
-  const skipped: { line: number; text: string; reason: string }[] = []
-  const good: Trap[] = []
-  const now = new Date().toISOString()
-  text.split(/\r?\n/).forEach((raw, i) => {
+export interface SkippedLine {
+  line: number
+  text: string
+  reason: string
+}
+
+/**
+ * Parses an import file: one entry a line, `<address|@domain> <class> [note...]`; `#` starts a comment; blank lines
+ * are ignored. Pure: returns the traps and each skipped line with the reason.
+ */
+export function parseTrapFile(text: string, at = new Date().toISOString()): { traps: Trap[]; skipped: SkippedLine[] } {
+  const skipped: SkippedLine[] = []
+  const seen = new Map<string, number>()
+  const traps: Trap[] = []
+  text.split(/\r\n|\r|\n/).forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim()
     if (!line) return
     const [entry, cls, ...note] = line.split(/\s+/)
     try {
-      if (!cls) throw new InputError('missing class (pristine, recycled or typo)')
-      good.push({ entry: normaliseEntry(entry), class: checkClass(cls), note: note.join(' ').slice(0, 500), added_at: now })
+      if (cls === undefined) throw new InputError('missing class: write "<address|@domain> <pristine|recycled|typo> [note]"')
+      const t = makeTrap(entry, cls, note.join(' '), at)
+      const first = seen.get(t.entry)
+      if (first !== undefined) throw new InputError(`duplicate of line ${first} (${t.entry})`)
+      seen.set(t.entry, i + 1)
+      traps.push(t)
     } catch (err) {
-      skipped.push({ line: i + 1, text: raw.trim(), reason: (err as Error).message })
+      if (!(err instanceof InputError)) throw err
+      skipped.push({ line: i + 1, text: raw.trim(), reason: err.message })
     }
   })
-  if (good.length) await redis.hset(keys.traps(), Object.fromEntries(good.map((t) => [t.entry, JSON.stringify(t)])))
-  return { imported: good.length, skipped }
+  return { traps, skipped }
+}
+
+/** Imports a trap file (see parseTrapFile); entries already on the list take the file's class and note. */
+export async function importTraps(redis: Redis, text: string): Promise<{ imported: number; skipped: SkippedLine[] }> {
+  const { traps, skipped } = parseTrapFile(text)
+  if (traps.length) await redis.hset(keys.traps(), Object.fromEntries(traps.map((t) => [t.entry, JSON.stringify(t)])))
+  return { imported: traps.length, skipped }
 }
 
 /** The trap a recipient hits, if any: its exact address first, then its domain. One round trip. */
@@ -72,21 +113,33 @@ export async function matchTrap(redis: Redis, rcpt: string): Promise<Trap | null
   try {
     n = normaliseAddress(rcpt)
   } catch {
-    return null
+    return null // not an address we could match; posta-relay refuses what is not user@domain
   }
   const [exact, domain] = await redis.hmget(keys.traps(), n.address, `@${n.domain}`)
   const hit = exact ?? domain
   return hit ? (JSON.parse(hit) as Trap) : null
 }
 
-/** Counts a tenant's trap hit; returns the tenant's typo strikes when the trap is a typo trap. */
-export async function recordTrapHit(redis: Redis, tenant: string, trap: Trap): Promise<{ hits: number; strikes: number }> {
-  const [[, hits], [, strikes]] = (await redis
-    .multi()
-    .hincrby(keys.trapHits(tenant), 'hits', 1)
-    .hincrby(keys.trapHits(tenant), 'strikes', trap.class === 'typo' ? 1 : 0)
-    .exec()) as [[unknown, number], [unknown, number]]
-  return { hits, strikes }
+/**
+ * Counts a tenant's trap hit. A typo-trap hit is also a strike, kept `windowMs` (0: for ever); returns the strikes
+ * in the window, which the caller compares with its threshold. `id` names the hit (transaction and recipient): the
+ * same recipient given twice in one transaction is one strike. One round trip, atomic.
+ */
+export async function recordTrapHit(
+  redis: Redis, tenant: string, trap: Trap, hit: { id: string; windowMs: number; now?: number },
+): Promise<{ hits: number; strikes: number }> {
+  const now = hit.now ?? Date.now()
+  const m = redis.multi().hincrby(keys.trapHits(tenant), 'hits', 1).hincrby(keys.trapHits(tenant), trap.class, 1)
+  if (trap.class === 'typo') {
+    const k = keys.trapStrikes(tenant)
+    m.zadd(k, now, hit.id)
+    if (hit.windowMs > 0) m.zremrangebyscore(k, '-inf', now - hit.windowMs).pexpire(k, hit.windowMs)
+    m.zcard(k)
+  }
+  const res = (await m.exec()) ?? []
+  const err = res.find(([e]) => e)
+  if (err) throw err[0]
+  return { hits: Number(res[0][1]), strikes: trap.class === 'typo' ? Number(res[res.length - 1][1]) : 0 }
 }
 
 /** A tenant's spamtrap hits (all classes), for investigations. */

@@ -1,100 +1,115 @@
-// lib/traps.ts, lib/bans.ts and lib/suppression.ts against a real Redis.
+// lib/traps.ts: the trap list, its import format, matching and hit counting, against a real Redis.
 import { strict as assert } from 'node:assert'
-import { banReason, banTenant, bansOf } from '../lib/bans'
 import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
-import { setPackage } from '../lib/packages'
 import type { RedisClient } from '../lib/redis'
-import { loadSettings } from '../lib/settings'
-import { isHardBounce, listSuppressed, suppress, suppressedCount, suppressedUntil, unsuppress } from '../lib/suppression'
-import { createTenant, getTenant } from '../lib/tenants'
-import { addTrap, importTraps, matchTrap, normaliseEntry, recordTrapHit, removeTrap, trapHits } from '../lib/traps'
+import { addTrap, importTraps, listTraps, makeTrap, matchTrap, normaliseEntry, parseTrapFile, recordTrapHit, removeTrap, trapHits } from '../lib/traps'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 
-describe('traps, bans, suppression (real Redis)', () => {
-  let r: TestRedis
-  let redis: RedisClient
-  const settings = loadSettings({ POSTA_SERVICE_DOMAIN: 'posta.example' })
-  const pkg = uniqueName('p')
+describe('traps', () => {
+  describe('entries (pure)', () => {
+    it('normalises addresses and domains, and refuses malformed entries with the reason', () => {
+      assert.equal(normaliseEntry(' "Bait.One"@Example.NET. '), 'bait.one@example.net')
+      assert.equal(normaliseEntry('@GMIAL.example.'), '@gmial.example')
+      const bad: [string, RegExp][] = [
+        ['', /missing trap/], ['bait', /bad address "bait": expected local@domain/], ['@', /bad trap domain "": expected a name like example.net/],
+        ['@not_a_domain', /bad trap domain "not_a_domain"/], ['a b@example.net', /bad local part/], ['bait@example', /is not a domain/],
+      ]
+      for (const [e, why] of bad) assert.throws(() => normaliseEntry(e), (err: Error) => err instanceof InputError && why.test(err.message), e)
+    })
 
-  before(async () => {
-    r = await testRedis()
-    redis = r.client
-    await setPackage(redis, pkg, 1e9)
-  })
-  after(async () => {
-    await r?.close()
-  })
+    it('checks the class (any case) and the note', () => {
+      assert.equal(makeTrap('a@b.example', 'Pristine').class, 'pristine')
+      assert.throws(() => makeTrap('a@b.example', 'spicy'), /bad trap class "spicy": use pristine, recycled, typo/)
+      assert.throws(() => makeTrap('a@b.example', 'typo', 'x'.repeat(501)), /note is longer than 500/)
+    })
 
-  const tenant = async (contact = `ops@${uniqueName('c')}.example`) =>
-    (await createTenant(redis, settings, { slug: uniqueName('t'), package: pkg, contact })).tenant
-
-  it('matches a trap by its normalised address, or by its domain', async () => {
-    const d = `${uniqueName('d')}.example`
-    await addTrap(redis, `"Trap.One"@${d.toUpperCase()}.`, 'pristine', 'n')
-    await addTrap(redis, `@${uniqueName('whole')}.example`, 'recycled')
-    assert.equal((await matchTrap(redis, `trap.one@${d}`))?.class, 'pristine')
-    assert.equal(await matchTrap(redis, `trap.two@${d}`), null)
-    const whole = normaliseEntry(`@${d}`)
-    await addTrap(redis, whole, 'typo')
-    assert.equal((await matchTrap(redis, `anyone@${d}`))?.entry, whole, 'the domain entry catches every address')
-    assert.equal((await matchTrap(redis, `trap.one@${d}`))?.entry, `trap.one@${d}`, 'the exact entry wins')
-    assert.equal(await matchTrap(redis, 'not an address'), null)
-    await removeTrap(redis, whole)
-    await assert.rejects(removeTrap(redis, whole), NotFoundError)
-    await assert.rejects(addTrap(redis, `x@${d}`, 'hot'), InputError)
-  })
-
-  it('imports good lines and reports the others', async () => {
-    const d = `${uniqueName('i')}.example`
-    const res = await importTraps(redis, `# c\na@${d} pristine note here\n\n@${d} typo\nnope\nb@${d} mild\n`)
-    assert.equal(res.imported, 2)
-    assert.deepEqual(res.skipped.map((s) => s.line), [5, 6])
-    assert.equal((await matchTrap(redis, `a@${d}`))?.note, 'note here')
-  })
-
-  it('counts hits and typo strikes per tenant', async () => {
-    const t = await tenant()
-    const typo = { entry: '@x.example', class: 'typo' as const, note: '', added_at: '' }
-    assert.deepEqual(await recordTrapHit(redis, t, typo), { hits: 1, strikes: 1 })
-    assert.deepEqual(await recordTrapHit(redis, t, { ...typo, class: 'pristine' }), { hits: 2, strikes: 1 })
-    assert.equal(await trapHits(redis, t), 2)
+    it('parses an import file: good lines, and each skipped line with its number and reason', () => {
+      const { traps, skipped } = parseTrapFile([
+        '# traps bought from nobody', // 1
+        'one@b.example pristine from a honeypot   # trailing comment', // 2
+        '', // 3
+        '@gmial.example TYPO', // 4
+        'broken-line', // 5
+        'two@b.example unknown', // 6
+        '@bad_domain recycled', // 7
+        'ONE@B.example. recycled', // 8: the same entry as line 2
+        'not-an-address pristine', // 9
+      ].join('\r\n'))
+      assert.deepEqual(traps.map((t) => [t.entry, t.class, t.note]), [['one@b.example', 'pristine', 'from a honeypot'], ['@gmial.example', 'typo', '']])
+      assert.deepEqual(skipped.map((s) => s.line), [5, 6, 7, 8, 9])
+      assert.match(skipped[0].reason, /missing class/)
+      assert.match(skipped[1].reason, /bad trap class "unknown"/)
+      assert.match(skipped[2].reason, /bad trap domain "bad_domain"/)
+      assert.match(skipped[3].reason, /duplicate of line 2 \(one@b\.example\)/)
+      assert.match(skipped[4].reason, /bad address "not-an-address"/)
+      assert.equal(skipped[0].text, 'broken-line')
+    })
   })
 
-  it('a ban closes the tenant, appends to the ledger with evidence, and blocks slug, contact and domain', async () => {
-    const d = `${uniqueName('corp')}.example`
-    const t = await tenant(`Boss+x@${d}`)
-    await redis.sadd(keys.tenantSenders(t), 'news.example')
-    const b = await banTenant(redis, t, 'mail to a pristine spamtrap', 'posta-trap', { trap: '@x.example' })
-    assert.equal((await getTenant(redis, t))?.status, 'closed')
-    assert.equal(b.contact_domain, d)
-    assert.deepEqual(b.sender_domains, ['news.example'])
-    assert.equal((await bansOf(redis, t)).length, 1)
-    assert.match((await banReason(redis, t, 'x@other.example'))!, /name/)
-    assert.match((await banReason(redis, uniqueName('n'), `boss@${d.toUpperCase()}`))!, /contact/)
-    assert.match((await banReason(redis, uniqueName('n'), `other@${d}`))!, /contacts at/)
-    assert.equal(await banReason(redis, uniqueName('n'), 'someone@elsewhere.example'), null)
-    await assert.rejects(createTenant(redis, settings, { slug: t, package: pkg, contact: 'z@z.example' }), /banned account; bans cannot be undone/)
-    await assert.rejects(banTenant(redis, t, '  ', 'operator'), InputError)
-    await banTenant(redis, t, 'second look', 'operator')
-    assert.equal((await bansOf(redis, t)).length, 2, 'append-only: a second ban is a second entry')
-  })
+  describe('in Redis', () => {
+    let r: TestRedis
+    let redis: RedisClient
+    before(async () => {
+      r = await testRedis()
+      redis = r.client
+    })
+    after(async () => {
+      await r?.close()
+    })
 
-  it('suppresses addresses per tenant until they expire, and tells hard bounces from others', async () => {
-    const [t, u] = [await tenant(), await tenant()]
-    const now = Date.now()
-    await suppress(redis, t, 'Gone@Dead.example', 30, now)
-    assert.ok((await suppressedUntil(redis, t, 'gone@dead.example', now))!.getTime() - now === 30 * 86400000)
-    assert.equal(await suppressedUntil(redis, u, 'gone@dead.example', now), null, 'per tenant')
-    assert.equal(await suppressedUntil(redis, t, 'gone@dead.example', now + 31 * 86400000), null, 'expired')
-    assert.equal(await suppressedCount(redis, t, now), 1)
-    assert.deepEqual((await listSuppressed(redis, t, now)).map((s) => s.address), ['gone@dead.example'])
-    await unsuppress(redis, t, 'GONE@dead.example')
-    await assert.rejects(unsuppress(redis, t, 'gone@dead.example'), NotFoundError)
-    assert.ok(isHardBounce('550', '5.1.1', 'no such user'))
-    assert.ok(isHardBounce(550, undefined, 'Recipient address rejected: User unknown'))
-    assert.ok(!isHardBounce('550', '5.7.1', 'message rejected as spam'), 'a policy refusal is not a dead address')
-    assert.ok(!isHardBounce('451', '4.1.1', 'user unknown, try later'), 'temporary')
-    assert.ok(!isHardBounce('552', '5.2.2', 'mailbox full'))
+    it('matches a recipient by its normalised address, or by its domain; the exact entry wins', async () => {
+      const d = `${uniqueName('d')}.example`
+      await addTrap(redis, `"Trap.One"@${d.toUpperCase()}.`, 'pristine', 'n')
+      assert.equal((await matchTrap(redis, `trap.one@${d}`))?.class, 'pristine')
+      assert.equal((await matchTrap(redis, `TRAP.ONE@${d.toUpperCase()}.`))?.class, 'pristine')
+      assert.equal((await matchTrap(redis, `"trap.one"@${d}`))?.class, 'pristine')
+      assert.equal(await matchTrap(redis, `trap.two@${d}`), null)
+      await addTrap(redis, `@${d}`, 'typo')
+      assert.equal((await matchTrap(redis, `anyone@${d}`))?.entry, `@${d}`, 'the domain entry catches every address')
+      assert.equal((await matchTrap(redis, `trap.one@${d}`))?.entry, `trap.one@${d}`, 'the exact entry wins')
+      assert.equal(await matchTrap(redis, `anyone@sub.${d}`), null, 'a domain entry is that domain only')
+      assert.equal(await matchTrap(redis, 'not an address'), null)
+      assert.equal(await removeTrap(redis, `@${d.toUpperCase()}`), `@${d}`)
+      await assert.rejects(removeTrap(redis, `@${d}`), (e: Error) => e instanceof NotFoundError && /no trap "@.*": see "posta trap list"/.test(e.message))
+      await assert.rejects(addTrap(redis, `x@${d}`, 'hot'), InputError)
+    })
+
+    it('adding an entry again changes its class and note; the list is sorted by domain', async () => {
+      const d = `${uniqueName('s')}.example`
+      await addTrap(redis, `b@${d}`, 'recycled', 'first')
+      await addTrap(redis, `B@${d}`, 'pristine', 'second')
+      await addTrap(redis, `@${d}`, 'typo')
+      const mine = (await listTraps(redis)).filter((t) => t.entry.endsWith(d))
+      assert.deepEqual(mine.map((t) => [t.entry, t.class, t.note]), [[`@${d}`, 'typo', ''], [`b@${d}`, 'pristine', 'second']])
+    })
+
+    it('imports the good lines of a file and reports the others', async () => {
+      const d = `${uniqueName('i')}.example`
+      const res = await importTraps(redis, `# c\na@${d} pristine note here\n\n@${d} typo\nnope\nb@${d} mild\n`)
+      assert.equal(res.imported, 2)
+      assert.deepEqual(res.skipped.map((s) => s.line), [5, 6])
+      assert.equal((await matchTrap(redis, `a@${d}`))?.note, 'note here')
+      assert.deepEqual(await importTraps(redis, '# nothing\n\nbad line here\n'), { imported: 0, skipped: [{ line: 3, text: 'bad line here', reason: 'bad address "bad": expected local@domain' }] })
+    })
+
+    it('counts hits per class; typo strikes count once per recipient and transaction, within the window', async () => {
+      const t = uniqueName('t')
+      const typo = makeTrap('@x.example', 'typo')
+      const now = Date.now()
+      const day = 86400000
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx1|a@x.example', windowMs: 30 * day, now: now - 40 * day }), { hits: 1, strikes: 1 })
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|a@x.example', windowMs: 30 * day, now }), { hits: 2, strikes: 1 }, 'the old strike left the window')
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|a@x.example', windowMs: 30 * day, now }), { hits: 3, strikes: 1 }, 'same recipient, same transaction')
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|b@x.example', windowMs: 30 * day, now }), { hits: 4, strikes: 2 })
+      assert.deepEqual(await recordTrapHit(redis, t, makeTrap('p@x.example', 'pristine'), { id: 'tx3|p@x.example', windowMs: 30 * day, now }), { hits: 5, strikes: 0 })
+      assert.equal(await trapHits(redis, t), 5)
+      assert.equal(await trapHits(redis, uniqueName('none')), 0)
+      assert.deepEqual(await redis.hgetall(keys.trapHits(t)), { hits: '5', typo: '4', pristine: '1' })
+      assert.ok((await redis.pttl(keys.trapStrikes(t))) > 29 * day, 'the strikes expire with the window')
+      const forever = uniqueName('t')
+      await recordTrapHit(redis, forever, typo, { id: 'a', windowMs: 0, now: now - 400 * day })
+      assert.equal((await recordTrapHit(redis, forever, typo, { id: 'b', windowMs: 0, now })).strikes, 2, 'window 0: strikes count for ever')
+    })
   })
 })

@@ -1,27 +1,43 @@
 // posta trap ..., posta ban ..., posta suppression ...
 import * as fs from 'node:fs'
-import { banTenant, bansOf, listBans, type Ban } from '../../lib/bans'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { banPolicyFromConfig, banTenant, bansOf, listBans, type Ban } from '../../lib/bans'
 import { InputError, NotFoundError } from '../../lib/errors'
 import { listSuppressed, unsuppress } from '../../lib/suppression'
 import { addTrap, importTraps, listTraps, removeTrap } from '../../lib/traps'
 import { requireTenant } from '../../lib/tenants'
+import { PROJECT_ROOT } from '../../service/haraka-dir'
 import { print, table, type Command } from '../util'
+
+/** The config directory the plugins read (the ban policy: posta-trap.ini [bans], posta-freemail). */
+const configDir = () => process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config')
+
+/** Who runs the CLI, for the ledger (the login, or whoever ran sudo). */
+function operator(): string {
+  try {
+    return process.env.SUDO_USER || os.userInfo().username
+  } catch {
+    return process.env.USER || 'unknown'
+  }
+}
 
 const showBan = (b: Ban) =>
   [
     `tenant     ${b.tenant}  (banned ${b.at} by ${b.by})`,
     `reason     ${b.reason}`,
-    `contact    ${b.contact}${b.contact_domain ? ` (domain ${b.contact_domain} banned too)` : ''}`,
+    `contact    ${b.contact}`,
+    `domains    ${b.banned_domains?.join(', ') || '-'} (no new account with a contact there)`,
     `senders    ${b.sender_domains.join(', ') || '-'}`,
     `clients    ${b.client_ips.join(', ') || '-'}`,
-    `evidence   ${JSON.stringify(b.evidence)}`,
+    ...Object.entries(b.evidence ?? {}).map(([k, v]) => `  ${k.padEnd(14)} ${typeof v === 'string' ? v : JSON.stringify(v)}`),
   ].join('\n')
 
 export const commands: Record<string, Command> = {
   'trap add': {
     usage: 'posta trap add <address|@domain> --class <pristine|recycled|typo> [--note <text>]',
-    summary: 'add a secret spamtrap: a whole address, or every address of a domain (@domain)',
-    options: { class: { type: 'string', help: 'pristine, recycled or typo' }, note: { type: 'string', help: 'where it comes from' } },
+    summary: 'add a secret spamtrap (or change its class and note): a whole address, or every address of a domain (@domain)',
+    options: { class: { type: 'string', help: 'pristine, recycled or typo' }, note: { type: 'string', help: 'where it comes from (for operators)' } },
     args: 1,
     async run(ctx) {
       if (typeof ctx.opts.class !== 'string') throw new InputError('missing --class (pristine, recycled or typo)')
@@ -34,8 +50,8 @@ export const commands: Record<string, Command> = {
     summary: 'remove a spamtrap',
     args: 1,
     async run(ctx) {
-      await removeTrap(ctx.redis, ctx.args[0])
-      print(ctx, { removed: ctx.args[0] }, () => `trap ${ctx.args[0]} removed`)
+      const e = await removeTrap(ctx.redis, ctx.args[0])
+      print(ctx, { removed: e }, () => `trap ${e} removed`)
     },
   },
   'trap list': {
@@ -59,18 +75,27 @@ export const commands: Record<string, Command> = {
         throw new InputError(`cannot read ${ctx.args[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
       }
       const r = await importTraps(ctx.redis, text)
-      print(ctx, r, () => [`imported ${r.imported} traps, skipped ${r.skipped.length} lines`, ...r.skipped.map((s) => `line ${s.line}: ${s.reason}: ${s.text}`)].join('\n'))
+      if (r.imported === 0) {
+        const why = r.skipped.slice(0, 3).map((s) => `line ${s.line}: ${s.reason}`).join('; ')
+        const more = r.skipped.length > 3 ? `; and ${r.skipped.length - 3} more` : ''
+        throw new InputError(`no trap imported from ${ctx.args[0]}${why ? `: ${why}${more}` : ': no entries in it'} (format: <address|@domain> <class> [note])`)
+      }
+      print(ctx, r, () =>
+        [`imported ${r.imported} trap${r.imported === 1 ? '' : 's'}, skipped ${r.skipped.length} line${r.skipped.length === 1 ? '' : 's'}`,
+          ...r.skipped.map((s) => `  line ${s.line}: ${s.reason}: ${s.text}`)].join('\n'),
+      )
     },
   },
   'ban add': {
     usage: 'posta ban add <slug> --reason <text>',
-    summary: 'ban a tenant for ever (after an investigation): closes it, drops its queued mail; there is no unban',
-    options: { reason: { type: 'string', help: 'why (kept in the ban ledger)' } },
+    summary: 'ban a tenant for ever (after an investigation): closes it at once, its queued mail is dropped; there is no unban',
+    options: { reason: { type: 'string', help: 'why, e.g. the investigation it follows (kept in the ban ledger)' } },
     args: 1,
     async run(ctx) {
-      await requireTenant(ctx.redis, ctx.args[0])
-      const b = await banTenant(ctx.redis, ctx.args[0], String(ctx.opts.reason ?? ''), 'operator', { at: new Date().toISOString(), source: 'posta ban add' })
-      print(ctx, b, () => showBan(b))
+      if (typeof ctx.opts.reason !== 'string' || !ctx.opts.reason.trim()) throw new InputError('a ban needs a reason: --reason "<text>"')
+      const evidence = { at: new Date().toISOString(), source: 'posta ban add', operator: operator(), host: os.hostname() }
+      const b = await banTenant(ctx.redis, ctx.args[0], ctx.opts.reason, 'operator', evidence, banPolicyFromConfig(configDir(), ctx.settings.serviceDomain))
+      print(ctx, b, () => `${showBan(b)}\n\nTenant ${b.tenant} is closed and banned for ever.`)
     },
   },
   'ban list': {
@@ -104,12 +129,12 @@ export const commands: Record<string, Command> = {
   },
   'suppression remove': {
     usage: 'posta suppression remove <slug> <address>',
-    summary: 'let a tenant mail a suppressed address again',
+    summary: 'let a tenant mail a suppressed address again (e.g. the mailbox exists again)',
     args: 2,
     async run(ctx) {
       await requireTenant(ctx.redis, ctx.args[0])
-      await unsuppress(ctx.redis, ctx.args[0], ctx.args[1])
-      print(ctx, { tenant: ctx.args[0], removed: ctx.args[1] }, () => `${ctx.args[1]} is no longer suppressed for ${ctx.args[0]}`)
+      const a = await unsuppress(ctx.redis, ctx.args[0], ctx.args[1])
+      print(ctx, { tenant: ctx.args[0], removed: a }, () => `${a} is no longer suppressed for ${ctx.args[0]}`)
     },
   },
 }

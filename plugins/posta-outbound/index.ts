@@ -7,7 +7,7 @@ import { keys } from '../../lib/keys'
 import { getPoolFresh, ipFamily, type PoolEntry } from '../../lib/pool'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
-import { isHardBounce, suppress } from '../../lib/suppression'
+import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
 import { addr, constants, getRedis, getSettings, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -34,7 +34,7 @@ interface OutboundConfig {
 
 let cfg: OutboundConfig
 let roundRobin = 0
-let suppressionDays = 30
+let suppression: SuppressionOptions & { enabled: boolean } = { ...DEFAULT_SUPPRESSION, enabled: true }
 
 export function register(this: Plugin) {
   load_outbound_ini.call(this)
@@ -42,9 +42,14 @@ export function register(this: Plugin) {
 }
 
 function load_trap_ini(this: Plugin) {
-  // the suppression lifetime is posta-trap's setting: that plugin refuses suppressed recipients
-  const d = Number(this.config.get('posta-trap.ini', () => load_trap_ini.call(this)).suppression?.days)
-  suppressionDays = Number.isFinite(d) && d > 0 ? d : 30
+  // Suppression is posta-trap's setting ([suppression] in posta-trap.ini): that plugin refuses suppressed recipients.
+  const ini = this.config.get('posta-trap.ini', { booleans: ['+suppression.enabled', '-bans.sender_domains'] }, () => load_trap_ini.call(this))
+  const pos = (v: unknown, d: number) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d)
+  suppression = {
+    enabled: ini.suppression?.enabled !== false,
+    days: pos(ini.suppression?.days, DEFAULT_SUPPRESSION.days),
+    maxEntries: pos(ini.suppression?.max_entries, DEFAULT_SUPPRESSION.maxEntries),
+  }
 }
 
 function load_outbound_ini(this: Plugin) {
@@ -212,12 +217,17 @@ export function hook_bounce(this: Plugin, next: Next, hmail: HMailItem, err: { m
     hmail.lognotice(this, 'dropped: the tenant is closed, no delivery and no bounce', deliveryFields(hmail, { result: 'dropped' }))
     return next(constants.ok) // anything but CONT: Haraka discards the mail without a DSN
   }
-  suppressHardBounces(this, hmail, err?.bounced_rcpt ?? [])
+  // Refused at RCPT: Haraka lists the refused recipients (a partial delivery splits them into their own bounce).
+  // Refused after DATA: the reply is about the whole message, which tells one dead mailbox only when it had one recipient.
+  const rcpts = (err?.bounced_rcpt ?? []) as BouncedRcpt[]
+  const todo = (hmail.todo?.rcpt_to ?? []) as unknown as BouncedRcpt[]
+  if (suppression.enabled) suppressHardBounces(this, hmail, rcpts.length ? rcpts : todo.length === 1 ? todo : [])
   hmail.lognotice(this, 'bounced', deliveryFields(hmail, { result: 'bounced', mx: err?.mx?.exchange, error }))
   record(this, hmail, 'bounced', err?.mx?.exchange ?? '', error)
   next()
 }
 
+/** A recipient as Haraka's outbound keeps it: an Address with the remote server's reply (hmail.js). */
 interface BouncedRcpt {
   address?: string
   dsn_smtp_code?: string
@@ -229,11 +239,13 @@ interface BouncedRcpt {
 /** Recipients that do not exist are suppressed for the tenant: its next RCPT to them is refused (posta-trap). */
 function suppressHardBounces(plugin: Plugin, hmail: HMailItem, rcpts: BouncedRcpt[]) {
   const tenant = hmail.todo?.notes?.tenant as string | undefined
-  if (!tenant) return
+  if (!tenant) return // a DSN or other mail of the relay itself
   for (const r of rcpts) {
-    if (!r.address || !isHardBounce(r.dsn_smtp_code, r.dsn_smtp_extc, r.dsn_smtp_response ?? r.reason)) continue
-    suppress(getRedis(plugin), tenant, r.address, suppressionDays)
-      .then(() => hmail.lognotice(plugin, 'recipient suppressed after a hard bounce', deliveryFields(hmail, { suppressed: r.address, days: suppressionDays })))
-      .catch((e: Error) => hmail.logerror(plugin, `suppression failed: ${e.message}`, deliveryFields(hmail)))
+    const address = r.address // an @haraka/email-address Address: user@host
+    if (!address || !isHardBounce(r.dsn_smtp_code, r.dsn_smtp_extc, r.dsn_smtp_response ?? r.reason)) continue
+    const response = `${r.dsn_smtp_code} ${r.dsn_smtp_extc ?? ''} ${r.dsn_smtp_response ?? ''}`.replace(/\s+/g, ' ').trim()
+    suppress(getRedis(plugin), tenant, address, suppression)
+      .then((s) => hmail.lognotice(plugin, 'recipient suppressed after a hard bounce', deliveryFields(hmail, { suppressed: s.address, until: s.expires_at, response })))
+      .catch((e: Error) => hmail.logerror(plugin, `suppression failed: ${e.message}`, deliveryFields(hmail, { suppressed: address })))
   }
 }

@@ -1,21 +1,48 @@
 // posta-trap: a recipient that is a spamtrap closes and bans the tenant before the message leaves our IPs;
-// a closed tenant's open sessions are refused from their next command; suppressed recipients are refused.
-import { banTenant } from '../../lib/bans'
+// a closed (or suspended) tenant's open sessions are refused from their next command; recipients that hard-bounced
+// for this tenant are refused (posta-outbound suppresses them).
+import * as os from 'node:os'
+import { parseDomainList } from '../../lib/addresses'
+import { banTenant, recordUse, type BanPolicy } from '../../lib/bans'
 import { keys } from '../../lib/keys'
 import { suppressedUntil } from '../../lib/suppression'
-import { matchTrap, recordTrapHit } from '../../lib/traps'
-import { addr, constants, DSN, getRedis, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
+import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 
-let typoStrikes = 3
+interface TrapConfig {
+  typoStrikes: number
+  typoWindowMs: number
+  suppression: boolean
+  senderDomains: boolean
+}
+
+let cfg: TrapConfig = { typoStrikes: 3, typoWindowMs: 30 * 86400000, suppression: true, senderDomains: false }
+let freemail: ReadonlySet<string> | null = null
 
 export function register(this: Plugin) {
   load_trap_ini.call(this)
+  load_freemail.call(this)
 }
 
 function load_trap_ini(this: Plugin) {
-  const ini = this.config.get('posta-trap.ini', () => load_trap_ini.call(this))
-  const n = Number(ini.main?.typo_strikes)
-  typoStrikes = Number.isFinite(n) && n > 0 ? n : 3
+  const ini = this.config.get('posta-trap.ini', { booleans: ['+suppression.enabled', '-bans.sender_domains'] }, () => load_trap_ini.call(this))
+  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
+  cfg = {
+    typoStrikes: Math.max(1, num(ini.main?.typo_strikes, 3)),
+    typoWindowMs: Math.max(0, num(ini.main?.typo_window_days, 30)) * 86400000,
+    suppression: ini.suppression?.enabled !== false,
+    senderDomains: ini.bans?.sender_domains === true,
+  }
+}
+
+function load_freemail(this: Plugin) {
+  const list = this.config.get('posta-freemail', 'list', () => load_freemail.call(this)) as string[]
+  freemail = list.length ? parseDomainList(list.join('\n')) : null
+  if (!freemail) this.logwarn('config/posta-freemail is missing or empty: bans will ban no domain, only names and contacts')
+}
+
+function banPolicy(): BanPolicy {
+  return { freemail, senderDomains: cfg.senderDomains, serviceDomain: getSettings().serviceDomain }
 }
 
 export function hook_init_master(this: Plugin, next: Next) {
@@ -27,67 +54,104 @@ export function hook_init_child(this: Plugin, next: Next) {
   next()
 }
 
-/** Generic on purpose: a tenant must not learn which recipient was a trap. */
+/** Generic on purpose: a tenant must not learn that a recipient is a trap. */
 const refused = () => DSN.create(550, 'Message refused by policy', 7, 1)
-const closed = () => DSN.create(554, 'This account is closed', 7, 1)
+const notActive = (status: string | null) => DSN.create(554, `This account is ${status ?? 'closed'}: contact support`, 7, 1)
 
-/** The tenant's status now: a closed (or suspended) tenant's open sessions stop at their next command. */
-async function tenantActive(plugin: Plugin, slug: string): Promise<boolean> {
-  return (await getRedis(plugin).hget(keys.tenant(slug), 'status')) === 'active'
+const unavailable = () => DSN.create(451, 'Account checks are temporarily unavailable, please try again later', 3, 0)
+
+/**
+ * guard(), and a reply that says what happened: with Redis unreachable or slow a check answers 451 at once (the client
+ * keeps the message and retries), never an acceptance.
+ */
+function checked<A extends unknown[]>(what: string, fn: (this: Plugin, next: Next, connection: Connection, ...args: A) => Promise<void>) {
+  return guard(`${what} failed`, async function (this: Plugin, next: Next, connection: Connection, ...args: A) {
+    try {
+      await fn.call(this, next, connection, ...args)
+    } catch (err) {
+      connection.logerror(this, `${what} failed: ${(err as Error).message}`, messageFields(connection))
+      next(constants.denysoft, unavailable())
+    }
+  })
 }
 
-export const hook_mail = guard('account check failed', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+/** The tenant's status now (one HGET): a closed or suspended tenant's open sessions stop at their next command. */
+function status(plugin: Plugin, slug: string): Promise<string | null> {
+  return getRedis(plugin).hget(keys.tenant(slug), 'status')
+}
+
+export const hook_mail = checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const slug = connection.transaction?.notes.tenant as string | undefined
   if (!slug) return next()
-  if (!(await tenantActive(this, slug))) {
-    connection.lognotice(this, 'MAIL refused: tenant not active', messageFields(connection))
-    return next(constants.deny, closed())
+  const st = await status(this, slug)
+  if (st !== 'active') {
+    connection.lognotice(this, 'MAIL refused: tenant not active', { ...messageFields(connection), status: st })
+    return next(constants.deny, notActive(st))
   }
-  // Evidence kept for a ban: the sender domains and client addresses this tenant uses.
-  const redis = getRedis(this)
-  const host = params[0]?.host
-  if (host) void redis.sadd(keys.tenantSenders(slug), host.toLowerCase()).catch(() => {})
-  void redis.sadd(keys.tenantClients(slug), connection.remote.ip).catch(() => {})
+  // Evidence kept for a ban: the sender domains and client addresses this tenant uses (not waited for).
+  recordUse(getRedis(this), slug, params[0]?.host ?? null, connection.remote.ip).catch((err: Error) =>
+    connection.logwarn(this, `evidence not recorded: ${err.message}`, messageFields(connection)),
+  )
   next()
 })
 
-export const hook_rcpt = guard('recipient check failed', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_rcpt = checked('recipient check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const slug = tx?.notes.tenant as string | undefined
   if (!tx || !slug) return next()
   const rcpt = addr(params[0])
   const redis = getRedis(this)
-  const [active, trap, until] = await Promise.all([tenantActive(this, slug), matchTrap(redis, rcpt), suppressedUntil(redis, slug, rcpt)])
+  const [st, trap, until] = await Promise.all([
+    status(this, slug), matchTrap(redis, rcpt), cfg.suppression ? suppressedUntil(redis, slug, rcpt) : null,
+  ])
   const fields = { ...messageFields(connection), to: rcpt }
-  if (!active) {
-    connection.lognotice(this, 'RCPT refused: tenant not active', fields)
-    return next(constants.deny, closed())
+  if (st !== 'active') {
+    connection.lognotice(this, 'RCPT refused: tenant not active', { ...fields, status: st })
+    return next(constants.deny, notActive(st))
   }
   if (trap) {
-    const { strikes } = await recordTrapHit(redis, slug, trap)
-    const evidence = {
-      at: new Date().toISOString(), trap: trap.entry, class: trap.class, recipient: rcpt, tx: tx.uuid,
-      client_ip: connection.remote.ip, auth_user: connection.notes.auth_user, sender: addr(tx.mail_from), source: 'smtp rcpt',
-    }
-    if (trap.class !== 'typo' || strikes >= typoStrikes) {
-      const reason = trap.class === 'typo' ? `${strikes} typo-trap hits` : `mail to a ${trap.class} spamtrap`
-      await banTenant(redis, slug, reason, 'posta-trap', evidence)
-      tx.notes.posta_banned = true
-      connection.logcrit(this, `tenant BANNED: ${reason}`, { ...fields, trap: trap.entry, class: trap.class })
-    } else {
-      connection.logwarn(this, 'typo-trap hit', { ...fields, trap: trap.entry, strikes, ban_at: typoStrikes })
-    }
+    await trapHit(this, connection, slug, rcpt, trap)
     return next(constants.deny, refused())
   }
   if (until) {
-    connection.lognotice(this, 'RCPT refused: suppressed', fields)
-    return next(constants.deny, DSN.create(550, `${rcpt} hard-bounced recently and is suppressed for this account until ${until.toISOString().slice(0, 10)}`, 1, 1))
+    connection.lognotice(this, 'RCPT refused: suppressed after a hard bounce', fields)
+    return next(constants.deny, DSN.create(550, `${rcpt} hard-bounced recently (no such mailbox) and is suppressed for this account until ${until.toISOString().slice(0, 10)}`, 1, 1))
   }
   next()
 })
 
-/** A message whose sender was just banned is refused whole, whatever recipients it still has. */
-export function hook_data(this: Plugin, next: Next, connection: Connection) {
-  if (connection.transaction?.notes.posta_banned) return next(constants.deny, closed())
-  next()
+/** Counts the hit; a pristine or recycled trap, or one typo strike too many, bans the tenant. */
+async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcpt: string, trap: Trap) {
+  const tx = connection.transaction!
+  const redis = getRedis(plugin)
+  const { hits, strikes } = await recordTrapHit(redis, slug, trap, { id: `${tx.uuid}|${rcpt}`, windowMs: cfg.typoWindowMs })
+  const fields = { ...messageFields(connection), to: rcpt, trap: trap.entry, class: trap.class, hits }
+  if (trap.class === 'typo' && strikes < cfg.typoStrikes) {
+    connection.logwarn(plugin, 'typo-trap hit', { ...fields, strikes, ban_at: cfg.typoStrikes })
+    return
+  }
+  const within = cfg.typoWindowMs ? ` in ${cfg.typoWindowMs / 86400000} days` : ''
+  const reason = trap.class === 'typo' ? `${strikes} typo-trap hits${within}` : `mail to a ${trap.class} spamtrap`
+  const evidence = {
+    at: new Date().toISOString(), source: 'smtp rcpt', trap: trap.entry, class: trap.class, note: trap.note, recipient: rcpt,
+    tx: tx.uuid, client_ip: connection.remote.ip, auth_user: connection.notes.auth_user, sender: addr(tx.mail_from),
+    sender_domain: tx.mail_from?.host ?? null, node: os.hostname(), ...(trap.class === 'typo' ? { strikes } : {}),
+  }
+  tx.notes.posta_banned = true
+  await banTenant(redis, slug, reason, 'posta-trap', evidence, banPolicy())
+  connection.logcrit(plugin, `tenant BANNED: ${reason}`, fields)
 }
+
+/** DATA: a message whose sender was banned meanwhile (by this transaction or another session) is refused whole. */
+export const hook_data = checked('account check', async function (this: Plugin, next: Next, connection: Connection) {
+  const tx = connection.transaction
+  const slug = tx?.notes.tenant as string | undefined
+  if (!tx || !slug) return next()
+  if (tx.notes.posta_banned) return next(constants.deny, refused())
+  const st = await status(this, slug)
+  if (st !== 'active') {
+    connection.lognotice(this, 'DATA refused: tenant not active', { ...messageFields(connection), status: st })
+    return next(constants.deny, notActive(st))
+  }
+  next()
+})
