@@ -34,7 +34,7 @@ export interface IpEvent {
 export function normaliseIp(ip: string): string {
   const raw = String(ip).trim().replace(/^\[|\]$/g, '')
   if (net.isIPv4(raw)) return raw
-  if (net.isIPv6(raw)) {
+  if (net.isIPv6(raw) && !raw.includes('%')) {
     // the WHATWG URL parser prints the canonical RFC 5952 form
     return new URL(`http://[${raw}]/`).hostname.slice(1, -1)
   }
