@@ -103,47 +103,60 @@ export async function runCycle(
     ctx.log.warn(w, { zones: o.zones.length, unknown: unknownZones })
   }
 
-  // 3. Transitions, per IP.
+  // 3. Transitions, per IP. A suspension follows a listing that *becomes* actionable in this cycle, not the stored
+  // state: an operator who reinstates a still-listed IP (a false positive) keeps it in service.
+  const configured = new Set(o.zones.map((z) => z.name))
   for (const p of pool) {
     const mine = results.filter((r) => r.ip === p.ip)
     const storedRaw = await redis.hgetall(keys.monitorIp(p.ip))
     const stored: Record<string, StoredCheck> = Object.fromEntries(Object.entries(storedRaw).map(([z, v]) => [z, JSON.parse(v) as StoredCheck]))
     const at = clock().toISOString()
+    const newlyActionable: [string, StoredCheck][] = []
+    let noLongerActionable = false
     for (const r of mine) {
       if (r.state === 'UNKNOWN') continue // never changes an IP's state
-      const prev = stored[r.zone]?.state ?? 'NOT_LISTED'
+      const prev = stored[r.zone]
+      const wasListed = prev?.state === 'LISTED'
+      const wasActionable = wasListed && prev.actionable
       if (r.state === 'LISTED') {
         report.listed.push(r)
-        if (prev !== 'LISTED') {
+        const next: StoredCheck = { state: 'LISTED', answers: r.answers, meaning: r.meaning, actionable: r.actionable, txt: r.txt, since: wasListed ? prev.since : at }
+        if (!wasListed || (r.actionable && !wasActionable)) {
           const reason = `${r.zone}: ${r.meaning} (${r.answers.join(',')})${r.txt ? ` ${r.txt}` : ''}${r.actionable ? '' : ' [informational]'}`
           await recordIpEvent(redis, p.ip, { at, event: 'listed', by: 'monitor', reason })
           ;(r.actionable ? ctx.log.crit : ctx.log.notice).call(ctx.log, `${p.ip} listed on ${r.zone}`, { ip: p.ip, zone: r.zone, meaning: r.meaning, answers: r.answers.join(','), txt: r.txt ?? '', actionable: r.actionable })
+          if (r.actionable) newlyActionable.push([r.zone, next])
+        } else if (wasActionable && !r.actionable) {
+          await recordIpEvent(redis, p.ip, { at, event: 'cleared', by: 'monitor', reason: `${r.zone}: only an informational listing is left (${r.meaning})` })
+          report.cleared.push(`${p.ip} ${r.zone}`)
+          noLongerActionable = true
         }
-        stored[r.zone] = { state: 'LISTED', answers: r.answers, meaning: r.meaning, actionable: r.actionable, txt: r.txt, since: prev === 'LISTED' ? stored[r.zone].since : at }
-      } else if (prev === 'LISTED') {
+        stored[r.zone] = next
+      } else if (wasListed) {
         await recordIpEvent(redis, p.ip, { at, event: 'cleared', by: 'monitor', reason: `${r.zone}: no longer listed` })
         ctx.log.notice(`${p.ip} no longer listed on ${r.zone}`, { ip: p.ip, zone: r.zone })
         report.cleared.push(`${p.ip} ${r.zone}`)
+        if (wasActionable) noLongerActionable = true
         stored[r.zone] = { state: 'NOT_LISTED', answers: [], meaning: '', actionable: false, since: at }
       }
     }
-    const changed = Object.entries(stored).filter(([z, v]) => storedRaw[z] !== JSON.stringify(v))
-    if (changed.length) await redis.hset(keys.monitorIp(p.ip), Object.fromEntries(changed.map(([z, v]) => [z, JSON.stringify(v)])))
 
-    const actionable = Object.entries(stored).filter(([, v]) => v.state === 'LISTED' && v.actionable)
-    if (actionable.length && p.state !== 'suspended') {
-      const [zone, v] = actionable[0]
+    // only zones still configured count: a listing kept from a zone since removed from the ini must not hold a
+    // suspension for ever, since nothing will ever clear it
+    const actionable = Object.entries(stored).filter(([z, v]) => configured.has(z) && v.state === 'LISTED' && v.actionable)
+    if (newlyActionable.length && p.state !== 'suspended') {
+      const [zone, v] = newlyActionable[0]
       await suspendIp(redis, p.ip, `listed on ${zone} (${v.meaning})${v.txt ? `: ${v.txt}` : ''}`, 'monitor')
       report.suspended.push(p.ip)
-      ctx.log.crit(`${p.ip} SUSPENDED: listed on ${actionable.map(([z]) => z).join(', ')}`, { ip: p.ip, zones: actionable.map(([z]) => z).join(','), meaning: v.meaning })
+      ctx.log.crit(`${p.ip} SUSPENDED: listed on ${newlyActionable.map(([z]) => z).join(', ')}`, { ip: p.ip, zones: newlyActionable.map(([z]) => z).join(','), meaning: v.meaning })
       const until = clock()
       const inv = await investigate(redis, p.ip, new Date(until.getTime() - o.investigationHours * 3600000), until, {
-        trigger: 'listing', evidence: actionable.map(([z, s]) => ({ zone: z, ...s })), signals: ctx.signals, now: until,
+        trigger: 'listing', evidence: newlyActionable.map(([z, st]) => ({ zone: z, ...st })), signals: ctx.signals, now: until,
       })
       await saveInvestigation(redis, inv)
       report.investigations.push(inv.id)
       ctx.log.crit(`investigation ${inv.id} opened for ${p.ip}`, { ip: p.ip, investigation: inv.id, top_tenant: inv.tenants[0]?.tenant ?? '-', top_share: inv.tenants[0]?.share ?? 0 })
-    } else if (!actionable.length && p.state === 'suspended' && p.suspended_by === 'monitor' && report.cleared.some((c) => c.startsWith(`${p.ip} `))) {
+    } else if (!actionable.length && noLongerActionable && p.state === 'suspended' && p.suspended_by === 'monitor') {
       if (o.autoReinstate) {
         await reinstateIp(redis, p.ip, 'monitor')
         report.reinstated.push(p.ip)
@@ -152,6 +165,9 @@ export async function runCycle(
         ctx.log.notice(`${p.ip} no longer listed; it stays suspended until an operator runs "posta ip reinstate ${p.ip}"`, { ip: p.ip })
       }
     }
+    // Stored last: if suspending failed above, the next cycle sees the listing as new again and retries.
+    const changed = Object.entries(stored).filter(([z, v]) => storedRaw[z] !== JSON.stringify(v))
+    if (changed.length) await redis.hset(keys.monitorIp(p.ip), Object.fromEntries(changed.map(([z, v]) => [z, JSON.stringify(v)])))
   }
   report.duration_ms = Date.now() - t0
   await redis.multi().lpush(keys.monitorCycles(), JSON.stringify(report)).ltrim(keys.monitorCycles(), 0, 999).exec()
