@@ -18,6 +18,8 @@ export interface FastSink {
   readonly connections: number
   /** Connections per client address (Haraka opens one per delivery): where deliveries came from. */
   readonly fromAddresses: Record<string, number>
+  /** Accepted messages per client address: which source address each delivery really came from. */
+  readonly messagesFrom: Record<string, number>
   /** Resolves once `messages` >= count; rejects after timeoutMs. */
   waitFor(count: number, timeoutMs?: number): Promise<void>
   close(): Promise<void>
@@ -32,6 +34,7 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
   let bytes = 0
   let connections = 0
   const fromAddresses: Record<string, number> = {}
+  const messagesFrom: Record<string, number> = {}
   const sockets = new Set<net.Socket>()
   const waiters: { count: number; resolve: () => void }[] = []
 
@@ -130,6 +133,7 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
           buf = buf.slice(consumed)
           inData = false
           messages++
+          messagesFrom[from] = (messagesFrom[from] ?? 0) + 1
           recipients += rcpts
           bytes += dataBytes
           reset()
@@ -181,6 +185,9 @@ export async function startFastSink(host = '127.0.0.1', port = 0): Promise<FastS
     },
     get fromAddresses() {
       return fromAddresses
+    },
+    get messagesFrom() {
+      return messagesFrom
     },
     waitFor(count, timeoutMs = 60000) {
       if (messages >= count) return Promise.resolve()
