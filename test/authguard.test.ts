@@ -4,20 +4,15 @@ import { strict as assert } from 'node:assert'
 import { attemptSucceeded, beginAttempt, clientKey, DEFAULT_AUTH_LIMITS, failureCounts, type AuthLimits } from '../lib/authguard'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { uniqueName, useTestRedis } from '../testkit/redis'
 
 const LIMITS: AuthLimits = { ipMax: 3, ipWindow: 60, userMax: 5, userWindow: 120 }
 
 describe('authguard (real Redis)', () => {
-  let r: TestRedis
+  const db = useTestRedis()
   let redis: RedisClient
-
-  before(async () => {
-    r = await testRedis()
-    redis = r.client
-  })
-  after(async () => {
-    await r?.close()
+  before(() => {
+    redis = db.client
   })
 
   const ip = () => uniqueName('ip')

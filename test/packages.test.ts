@@ -6,18 +6,13 @@ import { getPackage, listPackages, requirePackage, setPackage } from '../lib/pac
 import type { RedisClient } from '../lib/redis'
 import { loadSettings } from '../lib/settings'
 import { createTenant } from '../lib/tenants'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { uniqueName, useTestRedis } from '../testkit/redis'
 
 describe('packages (real Redis)', () => {
-  let r: TestRedis
+  const db = useTestRedis()
   let redis: RedisClient
-
-  before(async () => {
-    r = await testRedis()
-    redis = r.client
-  })
-  after(async () => {
-    await r?.close()
+  before(() => {
+    redis = db.client
   })
 
   async function assertNoPackage(name: string) {
@@ -49,7 +44,7 @@ describe('packages (real Redis)', () => {
   })
 
   it("updates the allowance copied into its tenants, and only theirs", async () => {
-    const settings = loadSettings({ POSTA_SERVICE_DOMAIN: 'posta.example', REDIS_URL: r.url })
+    const settings = loadSettings({ POSTA_SERVICE_DOMAIN: 'posta.example', REDIS_URL: db.redis.url })
     const mine = uniqueName('pkg')
     const other = uniqueName('pkg')
     await setPackage(redis, mine, 1e9)

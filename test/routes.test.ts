@@ -4,18 +4,13 @@ import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
 import { deleteRoute, findRoute, listRoutes, setRoute } from '../lib/routes'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { uniqueName, useTestRedis } from '../testkit/redis'
 
 describe('routes (real Redis)', () => {
-  let r: TestRedis
+  const db = useTestRedis()
   let redis: RedisClient
-
-  before(async () => {
-    r = await testRedis()
-    redis = r.client
-  })
-  after(async () => {
-    await r?.close()
+  before(() => {
+    redis = db.client
   })
 
   /** A domain no other test (or test run) routes. */

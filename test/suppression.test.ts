@@ -4,20 +4,16 @@ import { NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
 import { isHardBounce, listSuppressed, suppress, suppressedCount, suppressedUntil, unsuppress } from '../lib/suppression'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { uniqueName, useTestRedis } from '../testkit/redis'
 
 const DAY = 86400000
 
 describe('suppression', () => {
   describe('in Redis', () => {
-    let r: TestRedis
+    const db = useTestRedis()
     let redis: RedisClient
-    before(async () => {
-      r = await testRedis()
-      redis = r.client
-    })
-    after(async () => {
-      await r?.close()
+    before(() => {
+      redis = db.client
     })
 
     it('suppresses a normalised address per tenant until it expires', async () => {

@@ -4,7 +4,7 @@ import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
 import { addTrap, importTraps, listTraps, makeTrap, matchTrap, normaliseEntry, parseTrapFile, recordTrapHit, removeTrap, trapHits } from '../lib/traps'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { uniqueName, useTestRedis } from '../testkit/redis'
 
 describe('traps', () => {
   describe('entries (pure)', () => {
@@ -48,14 +48,10 @@ describe('traps', () => {
   })
 
   describe('in Redis', () => {
-    let r: TestRedis
+    const db = useTestRedis()
     let redis: RedisClient
-    before(async () => {
-      r = await testRedis()
-      redis = r.client
-    })
-    after(async () => {
-      await r?.close()
+    before(() => {
+      redis = db.client
     })
 
     it('matches a recipient by its normalised address, or by its domain; the exact entry wins', async () => {

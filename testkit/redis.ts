@@ -57,3 +57,27 @@ export async function testRedis(): Promise<TestRedis> {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(0, 60)
 }
+
+/**
+ * One Redis for the tests of a describe() block: started before them, closed after them. Its client is available
+ * to tests (not at definition time) as `db.client`.
+ */
+export function useTestRedis(): { readonly client: Redis; readonly redis: TestRedis } {
+  let r: TestRedis | null = null
+  before(async () => {
+    r = await testRedis()
+  })
+  after(async () => {
+    await r?.close()
+  })
+  return {
+    get client() {
+      if (!r) throw new Error('useTestRedis: the Redis starts in a before() hook; use db.client inside tests')
+      return r.client
+    },
+    get redis() {
+      if (!r) throw new Error('useTestRedis: the Redis starts in a before() hook')
+      return r
+    },
+  }
+}

@@ -41,14 +41,7 @@ function load_auth_ini(this: Plugin) {
   }
 }
 
-export function hook_init_master(this: Plugin, next: Next) {
-  getRedis(this)
-  next()
-}
-export function hook_init_child(this: Plugin, next: Next) {
-  getRedis(this)
-  next()
-}
+export { hook_init_child, hook_init_master } from '../shared/init'
 
 export function hook_capabilities(this: Plugin, next: Next, connection: Connection) {
   // AUTH is offered only inside TLS, on every address, loopback included.

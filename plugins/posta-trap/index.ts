@@ -45,14 +45,7 @@ function banPolicy(): BanPolicy {
   return { freemail, senderDomains: cfg.senderDomains, serviceDomain: getSettings().serviceDomain }
 }
 
-export function hook_init_master(this: Plugin, next: Next) {
-  getRedis(this)
-  next()
-}
-export function hook_init_child(this: Plugin, next: Next) {
-  getRedis(this)
-  next()
-}
+export { hook_init_child, hook_init_master } from '../shared/init'
 
 /** Generic on purpose: a tenant must not learn that a recipient is a trap. */
 const refused = () => DSN.create(550, 'Message refused by policy', 7, 1)
