@@ -53,8 +53,13 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
   const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)
   let exited = false
-  child.once('exit', () => {
+  let stopping = false
+  child.once('exit', (code, signal) => {
     exited = true
+    if (stopping) return
+    // Haraka died under the test: say why where CI output shows it, and keep its directory.
+    const crit = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => /\[(CRIT|EMERG)\]/.test(l)).slice(0, 20).join('\n') : ''
+    process.stderr.write(`\ntestkit: Haraka (${dir}) exited unexpectedly (code ${code}, signal ${signal}); its CRIT lines:\n${crit || '(none)'}\n`)
   })
   const read = () => fs.readFileSync(logFile, 'utf8')
   try {
@@ -75,6 +80,8 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
       return m!
     },
     async stop() {
+      const died = exited
+      stopping = true
       await new Promise<void>((resolve) => {
         if (exited) return resolve()
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
@@ -84,7 +91,7 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
         })
         child.kill('SIGINT')
       })
-      if (!process.env.POSTA_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true })
+      if (!process.env.POSTA_KEEP_TEST_DIRS && !died) fs.rmSync(dir, { recursive: true, force: true })
     },
   }
 }
