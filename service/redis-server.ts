@@ -86,16 +86,22 @@ export async function startRedisServer(opts: StartRedisOptions): Promise<RedisSe
   }
 }
 
-/** A TCP port free right now on 127.0.0.1. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, host, () => {
-      const port = (srv.address() as net.AddressInfo).port
-      srv.close(() => resolve(port))
+/**
+ * A TCP port free right now, for a server a test or benchmark is about to start. Picked at random below Linux's
+ * ephemeral range (32768-60999): a port from listen(0) comes from that range, where the very next outgoing
+ * connection (to Redis, say) may take it before the server binds it.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer()
+      srv.once('error', () => resolve(false))
+      srv.listen(port, host, () => srv.close(() => resolve(true)))
     })
-  })
+    if (free) return port
+  }
+  throw new Error(`no free TCP port found on ${host} in 20000-31999`)
 }
 
 export { waitFor, canConnect }

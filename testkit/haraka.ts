@@ -40,7 +40,19 @@ export function testCerts(): { key: string; cert: string } {
   return certs
 }
 
+/** Starts Haraka; when it cannot listen (a port taken between picking and binding), tries again with new ports. */
 export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHarakaOnce(opts)
+    } catch (err) {
+      if (attempt >= 3) throw err
+      process.stderr.write(`testkit: Haraka did not start (attempt ${attempt}), trying new ports: ${(err as Error).message.split('\n')[0]}\n`)
+    }
+  }
+}
+
+async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
   const host = opts.host ?? '127.0.0.1'
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
   const [smtpPort, submissionPort, smtpsPort] = [await freePort(host), await freePort(host), await freePort(host)]
@@ -65,9 +77,11 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
   try {
     await waitFor(async () => {
       if (exited) throw new Error('exited')
-      return (await canConnect({ host, port: smtpPort })) && (await canConnect({ host, port: smtpsPort }))
+      for (const port of [smtpPort, submissionPort, smtpsPort]) if (!(await canConnect({ host, port }))) return false
+      return true
     }, 'Haraka to listen', 30000)
   } catch {
+    stopping = true
     child.kill('SIGKILL')
     throw new Error(`Haraka did not start; its log (${logFile}):\n${read().slice(-4000)}`)
   }
