@@ -6,6 +6,7 @@ import { commit, quotaState, release, reserve, DEFAULT_QUOTA, type QuotaOptions,
 import { formatDay, monthEnd } from '../../lib/period'
 import { keys } from '../../lib/keys'
 import { formatSize } from '../../lib/size'
+import { noticeNotes, setSize, tenantOf } from '../../lib/submission'
 import { constants, DSN, getRedis, getSettings, guard, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
 import { LatencyStats } from '../shared/stats'
 
@@ -91,7 +92,7 @@ const lastSeen = new Map<string, { used: number; limit: number; at: number }>()
 const LAST_SEEN_MS = 2000
 
 export const hook_mail = guard('quota check failed', async function (this: Plugin, next: Next, connection: Connection, params: [unknown, Record<string, string>]) {
-  const tenant = connection.transaction?.notes.tenant as string | undefined
+  const tenant = tenantOf(connection.transaction?.notes)
   const declared = Number(params[1]?.SIZE ?? params[1]?.size)
   if (!tenant || !(declared > 0)) return next()
   const seen = lastSeen.get(tenant)
@@ -113,7 +114,7 @@ export const hook_mail = guard('quota check failed', async function (this: Plugi
 
 export function hook_data(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
-  if (tx?.notes.tenant) {
+  if (tx && tenantOf(tx.notes)) {
     // Count dot-stuffed lines: every DATA line starting with "." carries one stuffing dot (RFC 5321 4.5.2).
     const q: TxQuota = { stuffed: 0 }
     state.set(tx, q)
@@ -133,11 +134,11 @@ function messageSize(tx: Transaction, q: TxQuota): number {
 
 export const hook_data_post = guard('quota reservation failed', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
-  const tenant = tx?.notes.tenant as string | undefined
+  const tenant = tenantOf(tx?.notes)
   const q = tx && state.get(tx)
   if (!tx || !tenant || !q) return next()
   const size = messageSize(tx, q)
-  tx.notes.size = size
+  setSize(tx.notes, size)
   const recipients = tx.rcpt_to.length
   const t0 = process.hrtime.bigint()
   let r
@@ -247,7 +248,7 @@ async function warn(plugin: Plugin, tenant: string, pct: number, used: number, l
     outbound.send_email(cfg.from, contact, body, (code: number, msg: string) => {
       if (code === constants.ok) plugin.loginfo(plugin, 'quota notice queued', { ...fields, to: contact })
       else plugin.logerror(plugin, `quota notice not queued: ${msg}`, { ...fields, to: contact })
-    }, { notes: { posta_notice: 'quota', tenant_notice: tenant } })
+    }, { notes: noticeNotes('quota', tenant) })
   } catch (err) {
     plugin.logerror(plugin, `quota notice failed: ${(err as Error).message}`, fields)
   }

@@ -1,6 +1,7 @@
 // The relay policy: only authenticated tenants send, on every port; the tenant travels with the message.
 // Unauthenticated clients are refused at MAIL FROM (and again at RCPT, in depth), so there is no open relay
 // for any address trick (%-hack, bang path, source route, quoted local part).
+import { setSender, setSize, tenantOf } from '../../lib/submission'
 import { isDomain } from '../../lib/validate'
 import { addr, constants, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 
@@ -16,9 +17,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
     )
   }
   // connection.notes do not travel with the queued message; transaction.notes do (hmail.todo.notes).
-  tx.notes.tenant = connection.notes.tenant
-  tx.notes.auth_user = connection.notes.auth_user
-  tx.notes.client_ip = connection.remote.ip
+  setSender(tx.notes, { tenant: String(connection.notes.tenant), auth_user: String(connection.notes.auth_user ?? '-'), client_ip: connection.remote.ip })
   connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
 }
@@ -51,7 +50,7 @@ export function hook_rcpt(this: Plugin, next: Next, connection: Connection, para
 export function hook_data_post(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   // The message's size travels with it for the delivery ledger (posta-quota refines it to the exact count).
-  if (tx?.notes.tenant) tx.notes.size = Math.max(0, tx.data_bytes - 3)
+  if (tx && tenantOf(tx.notes)) setSize(tx.notes, tx.data_bytes - 3)
   next()
 }
 
