@@ -82,7 +82,12 @@ export const keys = {
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 
-  /** Failed AUTH counters, one fixed window each. */
+  /** AUTH attempts counted per client (IPv4 address or IPv6 /64), one fixed window each. */
   authFailIp: (ip: string) => `${P}authfail:ip:${ip}`,
-  authFailUser: (user: string) => `${P}authfail:user:${user}`,
+  /** AUTH attempts counted per login (every client's), hash-tagged by the login like the two keys below. */
+  authFailUser: (user: string) => `${P}authfail:{${user}}:user`,
+  /** AUTH attempts counted per (login, client) pair; a success clears it. */
+  authFailPair: (user: string, client: string) => `${P}authfail:{${user}}:pair:${client}`,
+  /** AUTH attempts of one (login, client) pair still being verified (short-lived). */
+  authBusy: (user: string, client: string) => `${P}authfail:{${user}}:busy:${client}`,
 }

@@ -19,6 +19,8 @@ export function loadLua(name: string): string {
 /** Every script and its number of KEYS. Helper-6-style additions: add the file and a line here. */
 export const SCRIPTS: Record<string, number> = {
   attempt_begin: 1,
+  attempt_end: 3,
+  attempt_login: 3,
   attempt_uncount: 1,
   quota_commit: 5,
   quota_reserve: 4,

@@ -1,6 +1,7 @@
 // End to end: SMTP AUTH against a real Haraka and a real Redis, spoken line by line with a raw client.
-// TLS before AUTH on every port (loopback included), PLAIN and LOGIN, failure counters and lockouts per client IP
-// and per username across connections, tenant status and password changes, Redis outages, malformed input, logs.
+// TLS before AUTH on every port (loopback included), PLAIN and LOGIN, failure counters and lockouts per client IP,
+// per (login, client) pair and per login across connections (a login under attack still lets in the customer),
+// tenant status and password changes, Redis outages, malformed input, logs.
 // Failures are made from random 127.x.y.z source addresses, so counters never collide (also in a shared REDIS_URL).
 import { strict as assert } from 'node:assert'
 import { keys } from '../lib/keys'
@@ -35,6 +36,8 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
           '[main]',
           'ip_max=10',
           'ip_window=900',
+          'pair_max=10',
+          'pair_window=3600',
           'user_max=20',
           'user_window=3600',
           'failure_delay_ms=0',
@@ -121,6 +124,7 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
 
   const ipFails = async (ip: string) => Number(await redis.client.get(keys.authFailIp(ip)))
   const userFails = async (user: string) => Number(await redis.client.get(keys.authFailUser(user.toLowerCase())))
+  const pairFails = async (ip: string, user: string) => Number(await redis.client.get(keys.authFailPair(user.toLowerCase(), ip)))
   const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
   /** `count` wrong-password attempts from one address, spread over connections of at most 3 attempts each. */
@@ -137,6 +141,34 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
       await c.close()
       count -= n
     }
+  }
+
+  /**
+   * `count` wrong guesses from one address that may be refused: connections of at most 3 attempts; returns how many
+   * were verified and failed (535, or 421 at a connection's third failure) and how many were refused (454).
+   */
+  async function guessFrom(ip: string, login: string, count: number): Promise<{ failed: number; refused: number }> {
+    const out = { failed: 0, refused: 0 }
+    let c = await tlsClient(ip)
+    try {
+      for (let i = 0; i < count; i++) {
+        const r = await authPlain(c, login, wrongPassword())
+        if (r.code === 454) {
+          assert.match(r.raw, /^454 4\.7\.0 /)
+          out.refused++
+          continue
+        }
+        out.failed++
+        if (r.code === 421) {
+          assert.ok(await c.waitClosed())
+          await c.close()
+          c = await tlsClient(ip)
+        } else expectReply(r, 535, /^535 5\.7\.8 /, `guess ${i + 1}`)
+      }
+    } finally {
+      await c.close()
+    }
+    return out
   }
 
   // ---- TLS before AUTH ----
@@ -226,25 +258,30 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
 
   // ---- failures and their counters ----
 
-  it('a wrong password is 535 5.7.8 and counted per IP and per lower-cased login in Redis; a good login clears the login', async () => {
+  it('a wrong password is 535 5.7.8 and counted per IP, per pair and per lower-cased login; a good login clears only its pair', async () => {
     const creds = await newTenant()
     const ip = freshIp()
+    const login = creds.login.toLowerCase()
     const c = await tlsClient(ip)
     try {
       expectReply(await authPlain(c, creds.login.toUpperCase(), wrongPassword()), 535, /^535 5\.7\.8 /)
-      assert.equal(await redis.client.get(keys.authFailIp(ip)), '1')
       assert.equal(await redis.client.get(`posta:authfail:ip:${ip}`), '1', 'key layout posta:authfail:ip:<ip>')
-      assert.equal(await redis.client.get(`posta:authfail:user:${creds.login.toLowerCase()}`), '1', 'key layout posta:authfail:user:<login>')
+      assert.equal(await redis.client.get(`posta:authfail:{${login}}:pair:${ip}`), '1', 'key layout posta:authfail:{<login>}:pair:<ip>')
+      assert.equal(await redis.client.get(`posta:authfail:{${login}}:user`), '1', 'key layout posta:authfail:{<login>}:user')
+      assert.equal(await redis.client.exists(`posta:authfail:{${login}}:busy:${ip}`), 0, 'nothing left in flight')
       const ipTtl = await redis.client.ttl(keys.authFailIp(ip))
-      const userTtl = await redis.client.ttl(keys.authFailUser(creds.login.toLowerCase()))
+      const pairTtl = await redis.client.ttl(keys.authFailPair(login, ip))
+      const userTtl = await redis.client.ttl(keys.authFailUser(login))
       assert.ok(ipTtl > 800 && ipTtl <= 900, `ip window 900 s, ttl ${ipTtl}`)
+      assert.ok(pairTtl > 3500 && pairTtl <= 3600, `pair window 3600 s, ttl ${pairTtl}`)
       assert.ok(userTtl > 3500 && userTtl <= 3600, `user window 3600 s, ttl ${userTtl}`)
-      // the same client then logs in (second attempt on the connection): the login's counter starts over,
-      // the address keeps its count
+      // the same client then logs in (second attempt on the connection): its pair starts over, the login and the
+      // address keep the failure
       expectReply(await authLogin(c, creds.login, creds.password), 235)
-      assert.equal(await redis.client.exists(keys.authFailUser(creds.login.toLowerCase())), 0)
+      assert.equal(await redis.client.exists(keys.authFailPair(login, ip)), 0)
+      assert.equal(await userFails(creds.login), 1)
       assert.equal(await ipFails(ip), 1)
-      await haraka.waitForLog(new RegExp(`SASL PLAIN authentication failed auth_user=${esc(creds.login.toLowerCase())} client_ip=${esc(ip)} reason="?wrong password"? ip_fails=1 user_fails=1`))
+      await haraka.waitForLog(new RegExp(`SASL PLAIN authentication failed auth_user=${esc(login)} client_ip=${esc(ip)} reason="?wrong password"? ip_fails=1 pair_fails=1 user_fails=1`))
     } finally {
       await c.close()
     }
@@ -290,7 +327,7 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
     expectReply(await authLogin(c2, creds.login, creds.password), 421, /^421 4\.7\.0 /, 'LOGIN from the locked address')
     assert.ok(await c2.waitClosed())
     await c2.close()
-    // the lockout is per address: the same login from elsewhere works (10 < user_max 20)
+    // the lockout is per address: the same login from elsewhere works
     const c3 = await tlsClient(freshIp())
     try {
       expectReply(await authPlain(c3, creds.login, creds.password), 235)
@@ -299,32 +336,152 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
     }
   })
 
-  it('locks a username out after 20 failures from several IPs: 454 4.7.0 with the right password, other users unaffected', async () => {
+  // ---- a login under attack: strangers cannot lock the customer out ----
+
+  it('30 wrong guesses from three addresses: the right password from a fourth address logs in, the three are refused', async () => {
     const victim = await newTenant()
     const other = await newTenant()
-    const ips = [freshIp(), freshIp(), freshIp(), freshIp()]
-    for (const ip of ips) await failFrom(ip, victim.login, 5) // 5 per address: no address reaches ip_max
-    assert.equal(await userFails(victim.login), 20)
-    for (const ip of ips) assert.equal(await ipFails(ip), 5)
+    const attackers = [freshIp(), freshIp(), freshIp()]
+    // ten wrong guesses from each: the first twenty fail; then the login is under attack and the third address,
+    // once it has failed, is refused for it (454, uncounted, never hashed)
+    await failFrom(attackers[0], victim.login, 10)
+    await failFrom(attackers[1], victim.login, 10)
+    const third = await guessFrom(attackers[2], victim.login, 10)
+    assert.deepEqual(third, { failed: 1, refused: 9 }, 'the third address gets one guess')
+    assert.equal(await userFails(victim.login), 21, 'twenty-one failures counted for the login')
+    for (const [ip, n] of [[attackers[0], 10], [attackers[1], 10], [attackers[2], 1]] as const) {
+      assert.equal(await ipFails(ip), n)
+      assert.equal(await pairFails(ip, victim.login), n)
+    }
 
-    const c = await tlsClient(freshIp())
+    // the customer, from an address that never failed: PLAIN and LOGIN, connection after connection, and sends
+    const home = freshIp()
+    for (let k = 0; k < 4; k++) {
+      const c = await tlsClient(home, k === 3 ? 'smtps' : 'submission')
+      try {
+        const r = k % 2 ? await authLogin(c, victim.login, victim.password) : await authPlain(c, victim.login, victim.password)
+        expectReply(r, 235, /^235 2\.7\.0 /, `login ${k + 1} from a fourth address`)
+        expectReply(await c.send(`MAIL FROM:<news@${victim.tenant}.example>`), 250, undefined, 'and may send')
+      } finally {
+        await c.close()
+      }
+    }
+
+    // the three attacking addresses are refused, the right password included: two have spent their address budget
+    // (421, disconnected), the third has failed for this login while it is under attack (454)
+    for (const ip of attackers.slice(0, 2)) {
+      const c = await tlsClient(ip)
+      expectReply(await authPlain(c, victim.login, victim.password), 421, /^421 4\.7\.0 .*address/i, `attacker ${ip}`)
+      assert.ok(await c.waitClosed(), 'and disconnected')
+      await c.close()
+    }
+    const c3 = await tlsClient(attackers[2])
     try {
-      expectReply(await authPlain(c, victim.login, victim.password), 454, /^454 4\.7\.0 /, 'locked login, right password')
-      expectReply(await authLogin(c, victim.login.toUpperCase(), victim.password), 454, /^454 4\.7\.0 /, 'any spelling of the login')
+      expectReply(await authLogin(c3, victim.login, victim.password), 454, /^454 4\.7\.0 .*from your address/, 'third attacker')
+      expectReply(await authPlain(c3, other.login, other.password), 235, undefined, 'another login from the third address')
+    } finally {
+      await c3.close()
+    }
+    await haraka.waitForLog(new RegExp(`AUTH refused: too many failures auth_user=${esc(victim.login)} client_ip=${esc(attackers[2])} by=user retry_after=\\d+`))
+    // once an attacker's 15-minute address budget is over, it is still refused for this login, and only for it
+    await redis.client.del(keys.authFailIp(attackers[0])) // the address window has ended
+    const c = await tlsClient(attackers[0])
+    try {
+      expectReply(await authPlain(c, victim.login, victim.password), 454, /^454 4\.7\.0 .*from your address, try again in \d+ seconds/, 'attacker after its address window')
       assert.ok(!c.closed, '454 keeps the connection')
-      assert.equal(await userFails(victim.login), 20, 'refused attempts are not counted')
-      // another user, on the same connection and from an address that took part in the attack
-      expectReply(await authPlain(c, other.login, other.password), 235, undefined, 'another user on the same connection')
+      expectReply(await authPlain(c, other.login, other.password), 235, undefined, 'another login from that address')
     } finally {
       await c.close()
     }
-    const c2 = await tlsClient(ips[0])
-    try {
-      expectReply(await authLogin(c2, other.login, other.password), 235, undefined, 'another user from an attacking address')
-    } finally {
-      await c2.close()
+    await haraka.waitForLog(new RegExp(`AUTH refused: too many failures auth_user=${esc(victim.login)} client_ip=${esc(attackers[0])} by=pair retry_after=\\d+`))
+    // the customer's successes cleared none of the attack's counts
+    assert.equal(await userFails(victim.login), 21)
+    for (const [ip, n] of [[attackers[0], 10], [attackers[1], 10], [attackers[2], 1]] as const) assert.equal(await pairFails(ip, victim.login), n)
+    assert.equal(await pairFails(home, victim.login), 0)
+    assert.equal(await ipFails(home), 0, 'successes are not counted against the customer')
+  })
+
+  it('a success from one client does not clear another client\'s failures; under attack only clients that failed are refused', async () => {
+    const victim = await newTenant()
+    const typo = freshIp() // the customer's own second office, which mistyped once
+    const c1 = await tlsClient(typo)
+    expectReply(await authPlain(c1, victim.login, wrongPassword()), 535, /^535 5\.7\.8 /)
+    await c1.close()
+    const office = freshIp()
+    const c2 = await tlsClient(office)
+    expectReply(await authPlain(c2, victim.login, victim.password), 235)
+    await c2.close()
+    assert.equal(await pairFails(typo, victim.login), 1, "the other client's failure stays")
+    assert.equal(await userFails(victim.login), 1, 'the login keeps its failure (the success is taken back, nothing cleared)')
+    assert.equal(await ipFails(typo), 1)
+
+    // strangers push the login past user_max (20): 1 + 10 + 9
+    const [a1, a2] = [freshIp(), freshIp()]
+    await failFrom(a1, victim.login, 10)
+    await failFrom(a2, victim.login, 9)
+    assert.equal(await userFails(victim.login), 20)
+
+    // the address that failed is refused with the right password; so is a2 (9 failures: below every budget of its own)
+    for (const ip of [typo, a2]) {
+      const c = await tlsClient(ip)
+      try {
+        expectReply(await authPlain(c, victim.login, victim.password), 454, /^454 4\.7\.0 .*from your address/, `client ${ip} that failed`)
+        expectReply(await authLogin(c, victim.login.toUpperCase(), victim.password), 454, /^454 4\.7\.0 /, 'any spelling of the login')
+      } finally {
+        await c.close()
+      }
     }
-    await haraka.waitForLog(new RegExp(`AUTH refused: too many failures auth_user=${esc(victim.login)} client_ip=\\S+ by=user`))
+    await haraka.waitForLog(new RegExp(`AUTH refused: too many failures auth_user=${esc(victim.login)} client_ip=${esc(a2)} by=user retry_after=\\d+`))
+    // the office that logged in before and a new address log in
+    for (const ip of [office, freshIp()]) {
+      const c = await tlsClient(ip)
+      try {
+        expectReply(await authLogin(c, victim.login, victim.password), 235, undefined, `client ${ip} that never failed`)
+      } finally {
+        await c.close()
+      }
+    }
+    // refusals are not counted, successes are taken back: every count is as the failures left it
+    assert.equal(await userFails(victim.login), 20)
+    assert.equal(await pairFails(typo, victim.login), 1)
+    assert.equal(await pairFails(a1, victim.login), 10)
+    assert.equal(await pairFails(a2, victim.login), 9)
+    assert.equal(await ipFails(a2), 9)
+  })
+
+  it('under attack, pooled clients (parallel connections, right password) all log in; parallel guesses get one try', async () => {
+    const victim = await newTenant() // fresh: nothing in the verify cache
+    const [a1, a2] = [freshIp(), freshIp()]
+    await failFrom(a1, victim.login, 10)
+    await failFrom(a2, victim.login, 10)
+    assert.equal(await userFails(victim.login), 20)
+
+    const pool = freshIp()
+    const conns = await Promise.all(Array.from({ length: 12 }, () => tlsClient(pool)))
+    try {
+      const replies = await Promise.all(conns.map((c, k) => (k % 2 ? authLogin(c, victim.login, victim.password) : authPlain(c, victim.login, victim.password))))
+      for (const [k, r] of replies.entries()) expectReply(r, 235, /^235 2\.7\.0 /, `pooled connection ${k + 1}`)
+      for (const c of conns) expectReply(await c.send(`MAIL FROM:<app@${victim.tenant}.example>`), 250)
+    } finally {
+      await Promise.all(conns.map((c) => c.close()))
+    }
+    assert.equal(await pairFails(pool, victim.login), 0)
+    assert.equal(await ipFails(pool), 0)
+    assert.equal(await userFails(victim.login), 20)
+
+    // a guesser at a fresh address firing in parallel: one guess is verified, the others are refused uncounted
+    const g = freshIp()
+    const guessers = await Promise.all(Array.from({ length: 8 }, () => tlsClient(g)))
+    try {
+      const replies = await Promise.all(guessers.map((c) => authPlain(c, victim.login, wrongPassword())))
+      const codes = replies.map((r) => r.code).sort()
+      assert.deepEqual(codes, [454, 454, 454, 454, 454, 454, 454, 535], replies.map((r) => r.raw).join(' | '))
+    } finally {
+      await Promise.all(guessers.map((c) => c.close()))
+    }
+    assert.equal(await userFails(victim.login), 21)
+    assert.equal(await pairFails(g, victim.login), 1)
+    assert.equal(await ipFails(g), 1)
   })
 
   // ---- tenant lifecycle ----

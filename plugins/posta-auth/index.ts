@@ -1,7 +1,8 @@
 // SMTP AUTH PLAIN and LOGIN against the tenants' hashed credentials, only inside TLS.
-// Failed logins are throttled in Redis per client IP and per username, checked before any hashing.
+// Failed logins are throttled in Redis per client, per (login, client) pair and per login, checked before any hashing
+// (lib/authguard.ts: a stranger's guesses never refuse the right password from an address that did not fail).
 import * as crypto from 'node:crypto'
-import { attemptSucceeded, beginAttempt, failureCounts, lockoutState, type AuthLimits } from '../../lib/authguard'
+import { beginAttempt, clientKey, endAttempt, failureCounts, lockoutState, type AuthLimits, type LockedBy } from '../../lib/authguard'
 import type { RedisClient } from '../../lib/redis'
 import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
 import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
@@ -32,6 +33,8 @@ function load_auth_ini(this: Plugin) {
     limits: {
       ipMax: num(m.ip_max, 10),
       ipWindow: num(m.ip_window, 900),
+      pairMax: num(m.pair_max, 10),
+      pairWindow: num(m.pair_window, 3600),
       userMax: num(m.user_max, 20),
       userWindow: num(m.user_window, 3600),
     },
@@ -154,44 +157,68 @@ function cacheKey(user: string, pass: string, hash: string): string {
 }
 
 type Verdict =
-  | { kind: 'locked'; by: 'ip' | 'user'; retryAfter: number }
+  | { kind: 'locked'; by: LockedBy; retryAfter: number }
+  | { kind: 'wait'; ms: number }
+  | { kind: 'busy' }
   | { kind: 'bad'; reason: string }
   | { kind: 'ok'; slug: string; status: TenantStatus }
 
-/** Verifies in progress, by credential: a burst of pooled connections with the same login pays one hash. */
+/** Verifies in progress, by client and credential: a burst of pooled connections with the same login pays one hash. */
 const inflight = new Map<string, Promise<Verdict>>()
 
+/** How long a login waits, at most, for the outcome of its client's previous attempt (see Gate 'wait'). */
+const WAIT_MAX_MS = 10000
+const WAIT_STEP_MS = 100
+
 /**
- * The verdict on a login: lockout first (a read, nothing hashed), then the verify cache, then one counted attempt
- * and one scrypt, shared by identical attempts in flight. Each distinct guess is counted before it is hashed, so
- * parallel connections cannot overrun the budget; a success is taken back from the count.
+ * The verdict on a login: the gate first (a read, nothing hashed), then the verify cache, then one counted attempt
+ * and one scrypt, shared by identical attempts of one client in flight. Each distinct guess is counted before it is
+ * hashed, so parallel connections cannot overrun a budget. When the login is under attack and this client's
+ * previous attempt is still being verified, wait for its outcome: pooled connections are let in once one of them
+ * has shown the password, and a guesser gets one guess per address.
  */
 async function judge(redis: RedisClient, ip: string, user: string, pass: string): Promise<Verdict> {
-  const lock = await lockoutState(redis, ip, user, cfg.limits)
-  if (lock.locked) return { kind: 'locked', by: lock.by, retryAfter: lock.retryAfter }
+  const deadline = Date.now() + WAIT_MAX_MS
+  for (;;) {
+    const v = await judgeOnce(redis, ip, user, pass)
+    if (v.kind !== 'wait') return v
+    if (Date.now() >= deadline) return { kind: 'busy' }
+    await new Promise((res) => setTimeout(res, Math.min(v.ms, WAIT_STEP_MS)))
+  }
+}
+
+async function judgeOnce(redis: RedisClient, ip: string, user: string, pass: string): Promise<Verdict> {
+  const gate = await lockoutState(redis, ip, user, cfg.limits)
+  if (gate.kind !== 'go') return gate
   const login = parseLogin(user, getSettings().serviceDomain)
   const rec = login ? await authRecord(redis, login.slug, login.local) : { status: null, hash: null }
   const key = cacheKey(user, pass, rec.hash ?? '-')
   if (login && rec.status && rec.hash && (verified.get(key) ?? 0) > Date.now()) return { kind: 'ok', slug: login.slug, status: rec.status }
-  let flight = inflight.get(key)
+  const flightKey = `${clientKey(ip)} ${key}`
+  let flight = inflight.get(flightKey)
   if (!flight) {
     flight = (async (): Promise<Verdict> => {
       const begun = await beginAttempt(redis, ip, user, cfg.limits)
-      if (begun.locked) return { kind: 'locked', by: begun.by, retryAfter: begun.retryAfter }
-      if (!login || !rec.status || !rec.hash) {
-        // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
-        await verifyPassword(pass, await dummyHash())
-        return { kind: 'bad', reason: login ? 'no such login' : 'not a login of this service' }
+      if (begun.kind !== 'go') return begun
+      let ok = false
+      try {
+        if (!login || !rec.status || !rec.hash) {
+          // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
+          await verifyPassword(pass, await dummyHash())
+          return { kind: 'bad', reason: login ? 'no such login' : 'not a login of this service' }
+        }
+        if (!(await verifyPassword(pass, rec.hash))) return { kind: 'bad', reason: 'wrong password' }
+        ok = true
+        if (cfg.cacheSeconds > 0) {
+          if (verified.size > 10000) verified.clear()
+          verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
+        }
+        return { kind: 'ok', slug: login.slug, status: rec.status }
+      } finally {
+        await endAttempt(redis, ip, user, ok)
       }
-      if (!(await verifyPassword(pass, rec.hash))) return { kind: 'bad', reason: 'wrong password' }
-      if (cfg.cacheSeconds > 0) {
-        if (verified.size > 10000) verified.clear()
-        verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
-      }
-      await attemptSucceeded(redis, ip, user)
-      return { kind: 'ok', slug: login.slug, status: rec.status }
-    })().finally(() => inflight.delete(key))
-    inflight.set(key, flight)
+    })().finally(() => inflight.delete(flightKey))
+    inflight.set(flightKey, flight)
   }
   return flight
 }
@@ -216,7 +243,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     connection.notes.posta_auth_fails = attempts
     // One line per failure with user and IP, in the words fail2ban's postfix filter understands.
     connection.lognotice(this, `SASL ${method} authentication failed`, {
-      auth_user: user, client_ip: ip, reason, ip_fails: counts.ip, user_fails: counts.user,
+      auth_user: user, client_ip: ip, reason, ip_fails: counts.ip, pair_fails: counts.pair, user_fails: counts.user,
     })
     connection.results.add(this, { fail: `auth/${method}` })
     setTimeout(() => {
@@ -230,7 +257,11 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     if (v.kind === 'locked') {
       connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: v.by, retry_after: v.retryAfter })
       if (v.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${v.retryAfter} seconds`, true)
-      return reply(454, `4.7.0 Too many failed logins for this user, try again in ${v.retryAfter} seconds`)
+      return reply(454, `4.7.0 Too many failed logins for this user from your address, try again in ${v.retryAfter} seconds`)
+    }
+    if (v.kind === 'wait' || v.kind === 'busy') {
+      connection.logwarn(this, 'AUTH refused: previous attempt of this client still being verified', { auth_user: user, client_ip: ip })
+      return reply(454, '4.7.0 Another login for this user from your address is still being checked, try again in a few seconds')
     }
     if (v.kind === 'bad') return fail(v.reason)
     // The password was checked before the status, so a suspended tenant's status is not revealed to a guesser.
