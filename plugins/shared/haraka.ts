@@ -136,8 +136,11 @@ export function guard<A extends unknown[]>(
       next(code, msg)
     }
     fn.call(this, once, ...args).catch((err: Error) => {
-      const target = (args[0] as Loggable | undefined) ?? this
-      ;(target.logerror ?? this.logerror).call(target, this, `${failMsg}: ${err?.message ?? err}`)
+      // The error line names the message like every other line: tenant, login, client IP, transaction, whatever
+      // the hook's first argument is (a connection on the SMTP side, an hmail on the outbound side).
+      const first = args[0] as Partial<Loggable> | undefined
+      const target = typeof first?.logerror === 'function' ? (first as Loggable) : this
+      target.logerror.call(target, this, `${failMsg}: ${err?.message ?? err}`, logFields(first))
       once(constants.denysoft, failMsg)
     })
   }
@@ -152,4 +155,34 @@ export function messageFields(connection: Connection): Record<string, unknown> {
     client_ip: connection.remote.ip,
     tx: tx?.uuid ?? connection.uuid,
   }
+}
+
+/**
+ * tenant, auth_user, client_ip and tx of a queued message: `tx` is the id the client saw in its 250
+ * (`<connection>.<n>`), `delivery` Haraka's per-domain item (`<tx>.<m>`).
+ */
+export function deliveryLogFields(hmail: HMailItem): Record<string, unknown> {
+  const notes = hmail.todo?.notes ?? {}
+  const delivery = hmail.todo?.uuid ?? hmail.uuid
+  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-')
+  return {
+    tenant: str(notes.tenant),
+    auth_user: str(notes.auth_user),
+    client_ip: str(notes.client_ip),
+    tx: typeof delivery === 'string' ? delivery.replace(/^(.+\.\d+)\.\d+$/, '$1') : '-',
+    delivery,
+  }
+}
+
+/** The message fields of a hook's first argument: a connection, an outbound item, or anything else (none). */
+export function logFields(target: unknown): Record<string, unknown> {
+  const t = target as Partial<Connection & HMailItem> | null | undefined
+  if (!t || typeof t !== 'object') return {}
+  try {
+    if (t.remote && t.notes) return messageFields(t as Connection)
+    if (t.todo) return deliveryLogFields(t as HMailItem)
+  } catch {
+    /* a half-built object: the line goes out without the fields rather than not at all */
+  }
+  return {}
 }
