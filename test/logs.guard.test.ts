@@ -18,7 +18,8 @@ function fieldsOf(call: Call): Record<string, unknown> {
 describe('guard(): error lines carry the message fields', () => {
   const calls: Call[] = []
   const plugin = { name: 'posta-test', ...recorder(calls) } as unknown as Plugin
-  const failing = guard('lookup failed, will retry', async function () {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const failing = guard('lookup failed, will retry', async function (this: Plugin, _next: Next, _target: Connection | HMailItem) {
     throw new Error('redis down')
   })
   let replies: [number | undefined, unknown][] = []
@@ -72,7 +73,8 @@ describe('guard(): error lines carry the message fields', () => {
   })
 
   it('calls next once even when the hook answered before it failed', async () => {
-    const late = guard('x failed', async function (this: Plugin, n: Next) {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const late = guard('x failed', async function (this: Plugin, n: Next, _target: Connection) {
       n(constants.ok)
       throw new Error('after the reply')
     })
