@@ -2,6 +2,7 @@
 import type Redis from 'ioredis'
 import { InputError } from '../lib/errors'
 import { keys } from '../lib/keys'
+import { parseLocalTime } from '../lib/period'
 import { DEFAULT_ROTATION, type RotationOptions } from '../lib/rotation'
 import type { Settings } from '../lib/settings'
 import { loginFor, smtpHost, type Credentials, type Tenant } from '../lib/tenants'
@@ -54,22 +55,26 @@ export async function rotationOptions(ctx: Ctx): Promise<RotationOptions> {
   return { timeZone: ctx.settings.timeZone, slotMinutes: Number(slot) || DEFAULT_ROTATION.slotMinutes, active: Number(active) || DEFAULT_ROTATION.active }
 }
 
-export function parseTime(v: string | boolean | undefined, what: string, dflt: Date): Date {
+/** A time the operator typed: read in the service time zone unless it carries `Z` or an offset (lib/period.ts). */
+export function parseTime(v: string | boolean | undefined, what: string, dflt: Date, timeZone: string): Date {
   if (v === undefined) return dflt
-  const d = new Date(String(v))
-  if (typeof v !== 'string' || Number.isNaN(d.getTime())) throw new InputError(`bad ${what} "${v}": use an ISO time, e.g. 2026-11-28T14:00 or 2026-11-28T14:00Z`)
+  const d = typeof v === 'string' ? parseLocalTime(v, timeZone) : null
+  if (!d) throw new InputError(`bad ${what} "${v}": use a date or time in the service time zone (${timeZone}), e.g. 2026-11-28 or 2026-11-28T14:00, or give the offset: 2026-11-28T14:00Z, 2026-11-28T14:00+01:00`)
   return d
 }
 
 export const hhmm = (d: Date, tz: string) => new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(d)
 
 /** --since/--until options of a command that looks at a window of time. */
-export const WINDOW_OPTIONS = { since: { type: 'string' as const, help: 'start (ISO time)' }, until: { type: 'string' as const, help: 'end (ISO time)' } }
+export const WINDOW_OPTIONS = {
+  since: { type: 'string' as const, help: 'start: an ISO date or time in the service time zone (POSTA_TIMEZONE), unless it ends in Z or an offset' },
+  until: { type: 'string' as const, help: 'end: an ISO date or time in the service time zone (POSTA_TIMEZONE), unless it ends in Z or an offset' },
+}
 
-/** The window from --since/--until; by default the 24 hours before `now`. */
-export function parseWindow(opts: Ctx['opts'], now: Date): { since: Date; until: Date } {
-  const until = parseTime(opts.until, '--until', now)
-  const since = parseTime(opts.since, '--since', new Date(until.getTime() - 86400000))
+/** The window from --since/--until, read in the service time zone; by default the 24 hours before `now`. */
+export function parseWindow(opts: Ctx['opts'], now: Date, timeZone: string): { since: Date; until: Date } {
+  const until = parseTime(opts.until, '--until', now, timeZone)
+  const since = parseTime(opts.since, '--since', new Date(until.getTime() - 86400000), timeZone)
   if (since > until) throw new InputError('--since must be before --until')
   return { since, until }
 }

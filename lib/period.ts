@@ -83,3 +83,53 @@ export function daysOfMonth(month: string): string[] {
 export function formatDay(at: Date, timeZone: string): string {
   return new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(at)
 }
+
+// ---- times typed by an operator (CLI --since/--until): wall-clock times in the service's time zone ----
+
+/** The UTC offset (ms) of the time zone at an instant, to the second. */
+function offsetAt(t: number, timeZone: string): number {
+  const p = parts(new Date(t), timeZone)
+  const s = Math.floor(t / 1000) * 1000
+  return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - s
+}
+
+/**
+ * The instant a wall-clock time in the time zone names. Where clocks go back (the hour exists twice) it is the
+ * earlier one; where they jump forward (the time does not exist) it is moved forward by the jump, as a clock that
+ * was not changed would show it (02:30 on the spring-forward night in Rome is 03:30 CEST).
+ */
+export function localTime(y: number, m: number, d: number, h: number, min: number, s: number, ms: number, timeZone: string): Date {
+  const wall = Date.UTC(y, m - 1, d, h, min, s, ms)
+  const before = offsetAt(wall - 86400000, timeZone)
+  const after = offsetAt(wall + 86400000, timeZone)
+  const fits = [wall - before, wall - after].filter((t) => offsetAt(t, timeZone) === wall - t).sort((a, b) => a - b)
+  return new Date(fits.length ? fits[0] : wall - before)
+}
+
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i
+
+/**
+ * An ISO-style date or time as an operator types it: `2026-11-28`, `2026-11-28T14:00`, `2026-11-28 14:00:30`,
+ * read in the service's time zone; an explicit `Z` or offset (`2026-11-28T14:00Z`, `...+01:00`, `...-0500`) wins.
+ * Returns null for anything else (including impossible dates such as 2026-02-30 or 24:00).
+ */
+export function parseLocalTime(text: string, timeZone: string): Date | null {
+  const m = TIME_RE.exec(text.trim())
+  if (!m) return null
+  const [y, mo, d, h = '0', mi = '0', s = '0'] = m.slice(1, 7)
+  const frac = m[7] ?? ''
+  const zone = m[8]
+  const n = { y: Number(y), mo: Number(mo), d: Number(d), h: Number(h), mi: Number(mi), s: Number(s), ms: Number(frac.padEnd(3, '0').slice(0, 3)) }
+  if (n.mo < 1 || n.mo > 12 || n.d < 1 || n.d > new Date(Date.UTC(n.y, n.mo, 0)).getUTCDate()) return null
+  if (n.h > 23 || n.mi > 59 || n.s > 59) return null
+  if (!zone) return localTime(n.y, n.mo, n.d, n.h, n.mi, n.s, n.ms, timeZone)
+  let offsetMin = 0
+  if (zone.toUpperCase() !== 'Z') {
+    const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone)!
+    const oh = Number(z[2])
+    const om = Number(z[3] ?? 0)
+    if (oh > 23 || om > 59) return null
+    offsetMin = (z[1] === '-' ? -1 : 1) * (oh * 60 + om)
+  }
+  return new Date(Date.UTC(n.y, n.mo - 1, n.d, n.h, n.mi, n.s, n.ms) - offsetMin * 60000)
+}

@@ -1,6 +1,6 @@
 // lib/period.ts: calendar months and days in the service time zone (quota months, resets, per-day usage).
 import { strict as assert } from 'node:assert'
-import { dayOf, daysOfMonth, formatDay, localMidnight, monthEnd, monthOf } from '../lib/period'
+import { dayOf, daysOfMonth, formatDay, localMidnight, localTime, monthEnd, monthOf, parseLocalTime } from '../lib/period'
 
 const ROME = 'Europe/Rome'
 const NY = 'America/New_York'
@@ -234,6 +234,49 @@ describe('period', () => {
       assert.equal(formatDay(at('2027-01-01T03:00:00Z'), NY), '31 December 2026')
       assert.equal(formatDay(at('2027-01-01T03:00:00Z'), ROME), '1 January 2027')
       assert.equal(formatDay(monthEnd(at('2028-02-10T00:00:00Z'), NY), NY), '1 March 2028')
+    })
+  })
+
+  describe('parseLocalTime: what an operator types, in the service time zone', () => {
+    const iso = (t: string, tz: string) => parseLocalTime(t, tz)?.toISOString() ?? null
+
+    it('reads a wall-clock time in the zone, whatever the machine zone is', () => {
+      assert.equal(iso('2026-11-28T14:00', ROME), '2026-11-28T13:00:00.000Z')
+      assert.equal(iso('2026-07-28T14:00', ROME), '2026-07-28T12:00:00.000Z', 'summer time')
+      assert.equal(iso('2026-11-28 14:00:30', NY), '2026-11-28T19:00:30.000Z')
+      assert.equal(iso('2026-11-28T14:00:30.25', SYDNEY), '2026-11-28T03:00:30.250Z')
+      assert.equal(iso('  2026-11-28t14:00  ', ROME), '2026-11-28T13:00:00.000Z')
+    })
+
+    it('a date alone is local midnight', () => {
+      assert.equal(iso('2026-11-28', ROME), '2026-11-27T23:00:00.000Z')
+      assert.equal(iso('2026-11-28', NY), '2026-11-28T05:00:00.000Z')
+    })
+
+    it('an explicit Z or offset wins', () => {
+      assert.equal(iso('2026-11-28T14:00Z', ROME), '2026-11-28T14:00:00.000Z')
+      assert.equal(iso('2026-11-28T14:00z', NY), '2026-11-28T14:00:00.000Z')
+      assert.equal(iso('2026-11-28T14:00+05:30', ROME), '2026-11-28T08:30:00.000Z')
+      assert.equal(iso('2026-11-28T14:00-0500', ROME), '2026-11-28T19:00:00.000Z')
+      assert.equal(iso('2026-11-28T14:00-05', ROME), '2026-11-28T19:00:00.000Z')
+    })
+
+    it('clocks going back: the earlier of the two instants; jumping forward: moved on by the jump', () => {
+      // Rome, 25 October 2026: 02:30 happens at 00:30Z (CEST) and at 01:30Z (CET)
+      assert.equal(iso('2026-10-25T02:30', ROME), '2026-10-25T00:30:00.000Z')
+      // Rome, 29 March 2026: 02:30 does not exist; read as 03:30 CEST
+      assert.equal(iso('2026-03-29T02:30', ROME), '2026-03-29T01:30:00.000Z')
+      assert.equal(iso('2026-11-01T01:30', NY), '2026-11-01T05:30:00.000Z')
+      assert.equal(iso('2026-03-08T02:30', NY), '2026-03-08T07:30:00.000Z')
+      assert.equal(localTime(2026, 3, 29, 3, 0, 0, 0, ROME).toISOString(), '2026-03-29T01:00:00.000Z')
+    })
+
+    it('refuses anything else', () => {
+      for (const bad of ['', 'yesterday', '27/11/2026', '2026-11-28T14', '2026-13-01', '2026-02-29', '2026-02-30T10:00', '2026-11-28T24:00',
+        '2026-11-28T14:60', '2026-11-28T14:00:61', '2026-11-28T14:00+24:00', '2026-11-28T14:00+01:60', '1764000000', '2026-11-28T14:00 Europe/Rome']) {
+        assert.equal(parseLocalTime(bad, ROME), null, bad)
+      }
+      assert.equal(iso('2028-02-29', ROME), '2028-02-28T23:00:00.000Z', 'a leap day is a day')
     })
   })
 })

@@ -71,7 +71,7 @@ export const commands: Record<string, Command> = {
     options: WINDOW_OPTIONS,
     args: 1,
     async run(ctx) {
-      const { since, until } = parseWindow(ctx.opts, now())
+      const { since, until } = parseWindow(ctx.opts, now(), ctx.settings.timeZone)
       const inv = await investigate(ctx.redis, normaliseIp(ctx.args[0]), since, until, { trigger: 'operator', now: now() })
       await saveInvestigation(ctx.redis, inv)
       print(ctx, inv, () => showInvestigation(inv))

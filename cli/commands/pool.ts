@@ -78,7 +78,7 @@ export const commands: Record<string, Command> = {
     options: WINDOW_OPTIONS,
     args: 1,
     async run(ctx) {
-      const { since, until } = parseWindow(ctx.opts, now())
+      const { since, until } = parseWindow(ctx.opts, now(), ctx.settings.timeZone)
       const ip = normaliseIp(ctx.args[0])
       const r = await ipTraffic(ctx.redis, ip, since, until)
       const total = r.tenants.reduce((n, t) => n + t.bytes, 0)
