@@ -225,6 +225,35 @@ describe('SMTP AUTH end to end (real Redis, Haraka, raw SMTP)', function () {
     })
   }
 
+  it('a second STARTTLS inside TLS is 503 5.5.1 on every port, and the session goes on unharmed', async () => {
+    const creds = await newTenant()
+    for (const port of ['submission', 'smtp', 'smtps'] as const) {
+      const c = await tlsClient(freshIp(), port)
+      try {
+        assert.ok(c.encrypted)
+        expectReply(await c.send('STARTTLS'), 503, /^503 5\.5\.1 TLS already active/, `STARTTLS inside TLS on ${port}`)
+        expectReply(await c.send('STARTTLS now'), 503, /^503 5\.5\.1 /, `STARTTLS with an argument on ${port}`)
+        // the TLS session is intact: EHLO, AUTH and MAIL work on it
+        expectReply(await c.ehlo(), 250, undefined, `EHLO after the refused STARTTLS on ${port}`)
+        expectReply(await authPlain(c, creds.login, creds.password), 235, undefined, `AUTH after the refused STARTTLS on ${port}`)
+        expectReply(await c.send('STARTTLS'), 503, /^503 5\.5\.1 /, `STARTTLS after AUTH on ${port}`)
+        expectReply(await c.send(`MAIL FROM:<a@${creds.tenant}.example>`), 250, undefined, `MAIL on ${port}`)
+      } finally {
+        await c.close()
+      }
+    }
+    await haraka.waitForLog(/STARTTLS refused: TLS already active/)
+    // in plaintext STARTTLS still works, and the line "STARTTLS" inside an AUTH exchange is AUTH data, not a command
+    const c = await tlsClient(freshIp())
+    try {
+      expectReply(await c.send('AUTH LOGIN'), 334)
+      expectReply(await c.send('STARTTLS'), 334, /^334 UGFzc3dvcmQ6/, '"STARTTLS" read as the base64 user name')
+      expectReply(await c.send('*'), 501, /cancel/i)
+    } finally {
+      await c.close()
+    }
+  })
+
   // ---- good logins ----
 
   it('PLAIN (initial response and 334 continuation) and LOGIN (both forms) log in with 235 and may send', async () => {

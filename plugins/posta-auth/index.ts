@@ -23,6 +23,8 @@ const cacheSecret = crypto.randomBytes(32)
 
 export function register(this: Plugin) {
   load_auth_ini.call(this)
+  // Before the tls plugin (priority 0): it answers a STARTTLS inside TLS with "220 Go ahead" and a TLS-in-TLS upgrade.
+  this.register_hook('unrecognized_command', 'refuse_starttls_in_tls', -100)
 }
 
 function load_auth_ini(this: Plugin) {
@@ -50,6 +52,15 @@ export function hook_capabilities(this: Plugin, next: Next, connection: Connecti
   // AUTH is offered only inside TLS, on every address, loopback included.
   if (connection.tls.enabled) connection.capabilities.push('AUTH PLAIN LOGIN')
   next()
+}
+
+/** A second STARTTLS inside TLS (after STARTTLS, or on the SMTPS port) is a protocol error (RFC 3207 §4.2). */
+export function refuse_starttls_in_tls(this: Plugin, next: Next, connection: Connection, params: string[]) {
+  if (!connection.tls.enabled || String(params[0]).toUpperCase() !== 'STARTTLS') return next()
+  // Inside an AUTH exchange the line is the client's base64 answer: read it here, before the tls plugin takes it.
+  if (connection.notes.posta_auth) return hook_unrecognized_command.call(this, next, connection, params)
+  connection.lognotice(this, 'STARTTLS refused: TLS already active', { auth_user: connection.notes.auth_user, client_ip: connection.remote.ip })
+  connection.respond(503, '5.5.1 TLS already active', () => next(constants.ok))
 }
 
 interface AuthState {
