@@ -6,7 +6,8 @@ import { runScript } from './lua'
 import { requirePackage } from './packages'
 import { generatePassword, hashPassword } from './password'
 import type { Settings } from './settings'
-import { checkEmail, checkLocalPart, checkSlug } from './validate'
+import { getPool } from './pool'
+import { checkEmail, checkLocalPart, checkNewSlug, checkSlug, type OwnHosts } from './validate'
 
 export type TenantStatus = 'active' | 'suspended' | 'closed'
 export const TENANT_STATUSES: TenantStatus[] = ['active', 'suspended', 'closed']
@@ -87,9 +88,15 @@ export interface CreateTenantInput {
   local?: string
 }
 
+/** The service's own host names a new slug may not collide with: POSTA_HOSTNAME and the pool's HELO names. */
+async function ownHosts(redis: Redis, settings: Settings): Promise<OwnHosts> {
+  const hostname = (settings as Settings & { hostname?: string }).hostname ?? (process.env.POSTA_HOSTNAME || `smtp.${settings.serviceDomain}`)
+  return { hostname, names: (await getPool(redis)).map((e) => e.helo), serviceDomain: settings.serviceDomain }
+}
+
 /** Creates a tenant with one credential; all or nothing. Returns the password, which is stored only hashed. */
 export async function createTenant(redis: Redis, settings: Settings, input: CreateTenantInput): Promise<Credentials> {
-  const slug = checkSlug(input.slug)
+  const slug = checkNewSlug(input.slug, await ownHosts(redis, settings))
   const local = checkLocalPart(input.local ?? 'mail')
   const contact = checkEmail(input.contact)
   const banned = await banReason(redis, slug, contact)
@@ -152,6 +159,17 @@ export async function resetPassword(redis: Redis, settings: Settings, slug: stri
     .hset(keys.tenant(slug), 'updated_at', new Date().toISOString())
     .exec()
   return credentialsFor(l, slug, password, settings)
+}
+
+/** Changes the tenant's contact address (where quota notices go), checked like a new tenant's. */
+export async function changeContact(redis: Redis, slug: string, contact: string): Promise<Tenant> {
+  const t = await requireTenant(redis, slug)
+  const c = checkEmail(contact)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its contact cannot change`)
+  const banned = await banReason(redis, slug, c)
+  if (banned) throw new InputError(`cannot set the contact of "${slug}" to ${c}: ${banned}`)
+  await redis.hset(keys.tenant(slug), { contact: c, updated_at: new Date().toISOString() })
+  return (await getTenant(redis, slug))!
 }
 
 /** Moves a tenant to another package; the new allowance applies to the current month at once. */

@@ -1,4 +1,5 @@
-// lib/tenants.ts against a real Redis: logins, all-or-nothing creation, passwords stored only hashed, status.
+// lib/tenants.ts against a real Redis: logins, all-or-nothing creation, passwords stored only hashed, status,
+// reserved slugs, contacts checked like recipients at creation and on change.
 import { strict as assert } from 'node:assert'
 import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
@@ -6,7 +7,9 @@ import { setPackage } from '../lib/packages'
 import { verifyPassword } from '../lib/password'
 import type { RedisClient } from '../lib/redis'
 import { loadSettings, type Settings } from '../lib/settings'
-import { authRecord, createTenant, getTenant, listTenants, parseLogin, resetPassword, setTenantStatus } from '../lib/tenants'
+import { banTenant } from '../lib/bans'
+import { addIp, removeIp } from '../lib/pool'
+import { authRecord, changeContact, createTenant, getTenant, listTenants, parseLogin, resetPassword, setTenantStatus } from '../lib/tenants'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 
 const DOMAIN = 'posta.example'
@@ -250,6 +253,98 @@ describe('tenants (real Redis)', () => {
       const slug = uniqueName('t')
       await assert.rejects(createTenant(redis, settings, { slug, package: pkg, contact: 'ops@example.net', local: 'Bad..Local' }), /bad local part/)
       await assertNothingWritten(slug)
+    })
+  })
+
+  describe('createTenant: reserved slugs and contacts checked like recipients', () => {
+    async function assertNoTenant(slug: string) {
+      assert.equal(await redis.exists(keys.tenant(slug)), 0, `no tenant ${slug}`)
+      assert.equal(await redis.exists(keys.credentials(slug)), 0)
+      assert.equal(await redis.sismember(keys.tenants(), slug), 0)
+    }
+
+    it("refuses the service's own host names as slugs and writes nothing", async () => {
+      for (const slug of ['smtp', 'mail', 'mx', 'www', 'panel', 'admin', 'imap', 'pop', 'postmaster', 'mta7', 'mta-sts']) {
+        await assert.rejects(
+          createTenant(redis, settings, { slug, package: pkg, contact: 'ops@example.net' }),
+          (err: unknown) => err instanceof InputError && new RegExp(`tenant slug "${slug}" is reserved`).test(err.message),
+          slug,
+        )
+        await assertNoTenant(slug)
+      }
+    })
+
+    it("refuses POSTA_HOSTNAME's first label", async () => {
+      const label = uniqueName('edge')
+      const own = { ...settings, hostname: `${label}.other.example` } as Settings
+      await assert.rejects(createTenant(redis, own, { slug: label, package: pkg, contact: 'ops@example.net' }), /is reserved/)
+      await assertNoTenant(label)
+      // the same slug with another host name is an ordinary slug
+      await createTenant(redis, settings, { slug: label, package: pkg, contact: 'ops@example.net' })
+      assert.equal((await getTenant(redis, label))!.slug, label)
+    })
+
+    it("refuses the label of a pool IP's HELO name in the service domain", async () => {
+      const label = uniqueName('gw')
+      const ip = '198.18.250.7'
+      await addIp(redis, ip, `${label}.${DOMAIN}`)
+      try {
+        await assert.rejects(createTenant(redis, settings, { slug: label, package: pkg, contact: 'ops@example.net' }), /is reserved/)
+        await assertNoTenant(label)
+      } finally {
+        await removeIp(redis, ip)
+      }
+      await createTenant(redis, settings, { slug: label, package: pkg, contact: 'ops@example.net' })
+    })
+
+    it('refuses contacts with control characters or routing syntax and writes nothing', async () => {
+      for (const contact of ['o\x01\x7fps@x.example', 'ops%evil.example@example.net', 'x!ops@example.net', '@relay.example:ops@example.net', '"ops@evil"@example.net', 'ops\n@example.net']) {
+        const slug = uniqueName('t')
+        await assert.rejects(
+          createTenant(redis, settings, { slug, package: pkg, contact }),
+          (err: unknown) => err instanceof InputError && /bad contact address/.test(err.message) && !/[\x00-\x1f\x7f]/.test(err.message),
+          JSON.stringify(contact),
+        )
+        await assertNoTenant(slug)
+      }
+    })
+  })
+
+  describe('changeContact', () => {
+    it('changes the contact, lower-casing the domain, and keeps the rest', async () => {
+      const slug = uniqueName('t')
+      await createTenant(redis, settings, { slug, package: pkg, contact: 'ops@example.net' })
+      const before = (await getTenant(redis, slug))!
+      const t = await changeContact(redis, slug, 'Billing+posta@Example.ORG')
+      assert.equal(t.contact, 'Billing+posta@example.org')
+      assert.deepEqual({ ...t, contact: before.contact, updated_at: before.updated_at }, before)
+      assert.ok(t.updated_at >= before.updated_at)
+    })
+
+    it('refuses what tenant create refuses, and leaves the contact as it was', async () => {
+      const slug = uniqueName('t')
+      await createTenant(redis, settings, { slug, package: pkg, contact: 'ops@example.net' })
+      for (const contact of ['o\x01\x7fps@x.example', 'ops%evil.example@example.net', 'a!b@example.net', '', 'ops@localhost', 'two@@example.net']) {
+        await assert.rejects(changeContact(redis, slug, contact), (err: unknown) => err instanceof InputError && /bad contact address/.test(err.message), JSON.stringify(contact))
+      }
+      assert.equal((await getTenant(redis, slug))!.contact, 'ops@example.net')
+    })
+
+    it('refuses an unknown tenant, a closed tenant, and a banned contact', async () => {
+      const none = uniqueName('none')
+      await assert.rejects(changeContact(redis, none, 'ops@example.net'), NotFoundError)
+      assert.equal(await redis.exists(keys.tenant(none)), 0)
+      const closed = uniqueName('t')
+      await createTenant(redis, settings, { slug: closed, package: pkg, contact: 'ops@example.net' })
+      await redis.hset(keys.tenant(closed), 'status', 'closed')
+      await assert.rejects(changeContact(redis, closed, 'new@example.net'), /closed/)
+      const [banned, other] = [uniqueName('t'), uniqueName('t')]
+      const bannedContact = `${uniqueName('spam')}@gmail.com`
+      await createTenant(redis, settings, { slug: banned, package: pkg, contact: bannedContact })
+      await banTenant(redis, banned, 'test', 'operator', {}, { freemail: new Set(['gmail.com']), senderDomains: false, serviceDomain: DOMAIN })
+      await createTenant(redis, settings, { slug: other, package: pkg, contact: 'ops@example.net' })
+      await assert.rejects(changeContact(redis, other, bannedContact.toUpperCase()), /banned account/)
+      assert.equal((await getTenant(redis, other))!.contact, 'ops@example.net')
     })
   })
 

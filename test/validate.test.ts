@@ -1,7 +1,7 @@
 // lib/validate.ts: the names and addresses an operator types, checked before anything is written.
 import { strict as assert } from 'node:assert'
 import { InputError } from '../lib/errors'
-import { checkDomain, checkEmail, checkLocalPart, checkPackageName, checkSlug, isDomain, parseRouteTarget } from '../lib/validate'
+import { checkDomain, checkEmail, checkLocalPart, checkNewSlug, checkPackageName, checkSlug, isDomain, parseRouteTarget, RESERVED_SLUGS } from '../lib/validate'
 
 /** Asserts that fn throws an InputError whose one-line message matches re. */
 function refuses(fn: () => unknown, re: RegExp) {
@@ -89,6 +89,68 @@ describe('validate', () => {
     for (const a of bad) {
       it(`refuses ${JSON.stringify(a.length > 30 ? `${a.length} chars` : a)}`, () => refuses(() => checkEmail(a), /bad contact address/))
     }
+
+    it('accepts the atext a recipient may hold', () => {
+      for (const a of ["o'brien@example.net", 'a#b$c&d@example.net', 'ops/dept=x@example.net', 'x^y_z`{|}~@example.net', 'a.b-c+d@example.net', `${'x'.repeat(64)}@example.net`]) {
+        assert.equal(checkEmail(a), a)
+      }
+    })
+
+    // what a recipient may not hold, a contact may not either: Posta writes to it (quota notices)
+    const controls = ['o\x01\x7fps@x.example', 'ops\x00@example.net', 'ops\r\nBcc: x@evil.example@example.net', 'ops\t@example.net', 'ops@exa\x7fmple.net', 'ops\x1b[31m@example.net']
+    for (const a of controls) {
+      it(`refuses the control character in ${JSON.stringify(a)}, and shows it escaped`, () => {
+        refuses(() => checkEmail(a), /bad contact address ".*": /)
+        try {
+          checkEmail(a)
+        } catch (err) {
+          assert.doesNotMatch((err as Error).message, /[\x00-\x1f\x7f]/, 'no raw control character in the message')
+          assert.match((err as Error).message, /\\x[0-9a-f]{2}/, 'the control character shown as \\xNN')
+        }
+      })
+    }
+    const routing = [
+      'ops%evil.example@example.net', 'evil.example!ops@example.net', '@relay.example:ops@example.net', '@a.example,@b.example:ops@example.net',
+      '"ops@evil.example"@example.net', 'ops@evil.example@example.net', '"a b"@example.net',
+    ]
+    for (const a of routing) {
+      it(`refuses the routing syntax of ${JSON.stringify(a)}`, () => refuses(() => checkEmail(a), /routing syntax/))
+    }
+    const others = ['.ops@example.net', 'ops.@example.net', 'o..ps@example.net', 'ops@[192.0.2.1]', 'ops@192.0.2.1', 'é@example.net', 'ops\u2028@example.net', 'ops@bücher.example', `${'x'.repeat(250)}@example.net`]
+    for (const a of others) {
+      it(`refuses ${JSON.stringify(a.length > 30 ? `${a.length} chars` : a)}`, () => refuses(() => checkEmail(a), /bad contact address/))
+    }
+    it('says how to write an international domain', () => refuses(() => checkEmail('ops@bücher.example'), /xn--/))
+  })
+
+  describe('checkNewSlug (reserved slugs)', () => {
+    const named = ['smtp', 'mail', 'mx', 'www', 'panel', 'admin', 'imap', 'pop', 'pop3', 'postmaster', 'webmail', 'autoconfig', 'autodiscover', 'abuse', 'mailer-daemon', 'localhost']
+    for (const s of named) {
+      it(`reserves "${s}"`, () => {
+        assert.ok(RESERVED_SLUGS.includes(s))
+        refuses(() => checkNewSlug(s), new RegExp(`^tenant slug "${s}" is reserved: .*pick another`))
+        assert.equal(checkSlug(s), s, 'still a valid slug for tenants that already have it')
+      })
+    }
+    for (const s of ['mta', 'mta7', 'mta-sts', 'mta-eu-1', 'mx1', 'mx-2', 'smtp2', 'mail3', 'ns1', 'relay4', 'imap1', 'pop2', 'out5', 'www2']) {
+      it(`reserves the family name "${s}"`, () => refuses(() => checkNewSlug(s), /is reserved/))
+    }
+    for (const s of ['acme', 'mailchimp', 'smtpx', 'mx-shop', 'my-mail', 'www-shop', 'outdoors', 'relayco', 'a']) {
+      it(`accepts "${s}"`, () => assert.equal(checkNewSlug(s), s))
+    }
+    it("reserves POSTA_HOSTNAME's first label, whatever its domain", () => {
+      refuses(() => checkNewSlug('edge', { hostname: 'Edge.Other.Example.', serviceDomain: 'posta.example' }), /"edge" is reserved/)
+      refuses(() => checkNewSlug('eu', { hostname: 'smtp.eu.posta.example', serviceDomain: 'posta.example' }), /"eu" is reserved/)
+      assert.equal(checkNewSlug('other', { hostname: 'edge.other.example', serviceDomain: 'posta.example' }), 'other')
+    })
+    it("reserves the label of each own host name inside the service domain (the pool's HELO names)", () => {
+      const own = { hostname: 'smtp.posta.example', serviceDomain: 'posta.example', names: ['gw.posta.example', 'x.y.posta.example', 'out.other.example'] }
+      refuses(() => checkNewSlug('gw', own), /reserved/)
+      refuses(() => checkNewSlug('y', own), /reserved/)
+      assert.equal(checkNewSlug('x', own), 'x')
+      assert.equal(checkNewSlug('other', own), 'other')
+    })
+    it('still refuses a bad slug as a bad slug', () => refuses(() => checkNewSlug('Bad_Slug'), /bad tenant slug/))
   })
 
   describe('parseRouteTarget', () => {

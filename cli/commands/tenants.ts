@@ -3,7 +3,7 @@ import { InputError } from '../../lib/errors'
 import { formatDay } from '../../lib/period'
 import { DEFAULT_QUOTA, topUp, usage } from '../../lib/quota'
 import { formatSize, parseSize } from '../../lib/size'
-import { changePackage, createTenant, listTenants, requireTenant, resetPassword, setTenantStatus } from '../../lib/tenants'
+import { changeContact, changePackage, createTenant, listTenants, requireTenant, resetPassword, setTenantStatus } from '../../lib/tenants'
 import { print, showCredentials, table, tenantView, type Command } from '../util'
 
 export const commands: Record<string, Command> = {
@@ -56,6 +56,15 @@ export const commands: Record<string, Command> = {
     async run(ctx) {
       const c = await resetPassword(ctx.redis, ctx.settings, ctx.args[0], ctx.opts.local as string | undefined)
       print(ctx, c, () => showCredentials(c))
+    },
+  },
+  'tenant contact': {
+    usage: 'posta tenant contact <slug> <email>',
+    summary: "change a tenant's contact address (where quota notices go)",
+    args: 2,
+    async run(ctx) {
+      const t = await changeContact(ctx.redis, ctx.args[0], ctx.args[1])
+      print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug} contact ${t.contact}`)
     },
   },
   'tenant suspend': {
