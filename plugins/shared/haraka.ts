@@ -15,6 +15,11 @@ export const DSN: { create(code: number, msg: string, subject?: number, detail?:
 export type Next = (code?: number, msg?: unknown) => void
 
 type LogFn = (...args: unknown[]) => void
+/**
+ * Haraka's log methods: `x.loginfo(plugin, 'what happened', { tenant, client_ip, ... })`. Pass fields as a plain
+ * object, never inside the message string: posta-log escapes every `=` of the message (README "Logs"), so a
+ * `key=${value}` written into the text is no field.
+ */
 export interface Loggable {
   logdebug: LogFn; loginfo: LogFn; lognotice: LogFn; logwarn: LogFn; logerror: LogFn; logcrit: LogFn
 }
