@@ -32,9 +32,15 @@ export function formatValue(v: unknown): string {
   if (v === null || v === undefined) s = ''
   else if (typeof v === 'string') s = v
   else if (v instanceof Date) s = Number.isNaN(v.getTime()) ? 'Invalid Date' : v.toISOString()
-  // a plain object (no toString of its own) as JSON; an Address, an array ... as their own string
-  else if (typeof v === 'object' && !Array.isArray(v) && v.toString === Object.prototype.toString) s = safeJson(v)
-  else s = String(v)
+  else {
+    // an object without a string of its own (of any realm) as JSON; an Address, an array ... as their own string
+    try {
+      s = String(v)
+    } catch {
+      s = '[object Object]' // no toString at all (a null-prototype object)
+    }
+    if (typeof v === 'object' && s === '[object Object]') s = safeJson(v)
+  }
   if (bare(s)) return s
   return `"${s.replace(/["\\=]/g, escapeChar).replace(UNSAFE_CHARS_G, escapeChar)}"`
 }

@@ -19,6 +19,7 @@ describe('log line escaping (lib/logs)', () => {
     assert.equal(formatValue('a\u00a0b'), '"a\u00a0b"', 'a Unicode space is quoted')
     assert.equal(formatValue({ a: 1 }), '"{\\"a\\":1}"', 'a plain object as JSON')
     assert.equal(formatValue(['a', 'b']), 'a,b')
+    assert.equal(formatValue(Object.assign(Object.create(null), { a: 'b=c' })), '"{\\"a\\":\\"b\\u003dc\\"}"', 'a null-prototype object')
     assert.equal(formatValue(new Date(Date.UTC(2026, 11, 2))), '2026-12-02T00:00:00.000Z')
   })
 

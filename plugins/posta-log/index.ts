@@ -65,9 +65,9 @@ export function install(logger: HarakaLogger, PluginClass: unknown, others: obje
           continue
         }
         if (a === null) continue
-        if (a instanceof Error) {
-          const { summary, rest } = errorParts(a)
-          if (a.message) {
+        if (a instanceof Error || util.types.isNativeError(a)) { // an Error of a plain plugin's vm realm too
+          const { summary, rest } = errorParts(a as Error)
+          if ((a as Error).message) {
             if (message && !message.endsWith(' ')) message += ' '
             message += escapeText(summary)
           }
