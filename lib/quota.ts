@@ -1,6 +1,7 @@
 // Monthly traffic quota: a message costs its size times its accepted recipients, counted against the tenant's
 // package allowance (plus any top-up) for the calendar month in the service's time zone.
-// Reserve at end of DATA (one Lua script), commit once queued, release otherwise; see docs/quota.md.
+// Reserve at end of DATA (one Lua script), commit once queued (idempotent: again at delivery when the hand-off's
+// commit was lost), release otherwise; see docs/quota.md.
 import type Redis from 'ioredis'
 import { InputError } from './errors'
 import { keys } from './keys'
@@ -12,13 +13,20 @@ export interface QuotaOptions {
   timeZone: string
   /** A reservation frees itself after this long (a crashed node's reservations do not block a tenant). */
   reservationMs: number
+  /**
+   * The marker that a message was counted lives this long: longer than a message can stay in the queue (the retry
+   * schedule), so that a delivery after a crash never counts it twice.
+   */
+  committedMs: number
   /** Usage counters live this long after the end of their month. */
   retentionDays: number
   /** Warning thresholds, percent of the allowance. */
   thresholds: number[]
 }
 
-export const DEFAULT_QUOTA: QuotaOptions = { timeZone: 'Europe/Rome', reservationMs: 600_000, retentionDays: 400, thresholds: [80, 90, 100] }
+export const DEFAULT_QUOTA: QuotaOptions = {
+  timeZone: 'Europe/Rome', reservationMs: 600_000, committedMs: 7 * 86_400_000, retentionDays: 400, thresholds: [80, 90, 100],
+}
 
 /** What a reservation needs to be committed or released later, in the same month it was made. */
 export interface Reservation {
@@ -30,9 +38,15 @@ export interface Reservation {
   day: string
 }
 
+/**
+ * `used` is committed plus in flight (what a new message must fit beside); `committed` is counted traffic only and
+ * `pending` the bytes held by reservations of messages still being sent. An 'over' refusal is `permanent` when the
+ * message does not fit even beside the committed traffic alone; otherwise messages in flight hold the room, and
+ * they may yet be released.
+ */
 export type ReserveResult =
-  | { ok: true; reservation: Reservation; used: number; limit: number }
-  | { ok: false; reason: 'over'; used: number; limit: number; needed: number; resetsAt: Date }
+  | { ok: true; reservation: Reservation; used: number; committed: number; pending: number; limit: number }
+  | { ok: false; reason: 'over'; used: number; committed: number; pending: number; limit: number; needed: number; permanent: boolean; resetsAt: Date }
   | { ok: false; reason: 'unknown-tenant' }
 
 export interface CommitResult {
@@ -52,29 +66,43 @@ export function messageCost(size: number, recipients: number): number {
   return size * recipients
 }
 
+/** The reservation a message of `size` bytes to `recipients` would take now (in this month and day). */
+export function reservationFor(o: QuotaOptions, tenant: string, id: string, size: number, recipients: number, now = new Date()): Reservation {
+  const { month, day } = periodOf(now, o.timeZone)
+  return { tenant, id, bytes: messageCost(size, recipients), recipients, month, day }
+}
+
 export async function reserve(redis: Redis, o: QuotaOptions, tenant: string, id: string, size: number, recipients: number, now = new Date()): Promise<ReserveResult> {
-  const { month, day, monthEnd: resetsAt } = periodOf(now, o.timeZone)
-  const bytes = messageCost(size, recipients)
-  const [status, used, limit] = await runScript<number[]>(
+  const r = reservationFor(o, tenant, id, size, recipients, now)
+  const [status, committed, pending, limit] = await runScript<number[]>(
     redis, 'quota_reserve', 4,
-    [keys.tenant(tenant), keys.usageMonth(tenant, month), keys.reservations(tenant, month), keys.committed(tenant, id)],
-    [id, bytes, now.getTime(), o.reservationMs],
+    [keys.tenant(tenant), keys.usageMonth(tenant, r.month), keys.reservations(tenant, r.month), keys.committed(tenant, id)],
+    [id, r.bytes, now.getTime(), o.reservationMs],
   )
   if (status === 4) return { ok: false, reason: 'unknown-tenant' }
-  if (status === 0) return { ok: false, reason: 'over', used, limit, needed: bytes, resetsAt }
+  if (status === 0) {
+    return {
+      ok: false, reason: 'over', used: committed + pending, committed, pending, limit, needed: r.bytes,
+      permanent: committed + r.bytes > limit, resetsAt: periodOf(now, o.timeZone).monthEnd,
+    }
+  }
   // 2 (already committed) and 3 (already reserved) are a retried call for the same transaction: nothing new to hold.
-  return { ok: true, reservation: { tenant, id, bytes, recipients, month, day }, used, limit }
+  return { ok: true, reservation: r, used: committed + pending, committed, pending, limit }
 }
 
 export async function commit(redis: Redis, o: QuotaOptions, r: Reservation, now = new Date()): Promise<CommitResult> {
   const res = await runScript<number[]>(
     redis, 'quota_commit', 5,
     [keys.tenant(r.tenant), keys.usageMonth(r.tenant, r.month), keys.reservations(r.tenant, r.month), keys.committed(r.tenant, r.id), keys.usageDay(r.tenant, r.day)],
-    [r.id, r.bytes, r.recipients, usageTtlSeconds(now, o), Math.ceil((o.reservationMs * 2) / 1000), o.thresholds.join(',')],
+    [r.id, r.bytes, r.recipients, usageTtlSeconds(now, o), Math.ceil(o.committedMs / 1000), o.thresholds.join(',')],
   )
   return { counted: res[0] === 1, used: res[1], limit: res[2], crossed: res.slice(3) }
 }
 
+/**
+ * Frees a reservation of a message that will not be queued. Harmless when there is none: it also serves to undo a
+ * reservation whose reply never arrived (sent on the same client after the reserve, Redis runs it after it).
+ */
 export async function release(redis: Redis, r: Reservation): Promise<void> {
   await redis.zrem(keys.reservations(r.tenant, r.month), `${r.id}|${r.bytes}`)
 }

@@ -20,6 +20,8 @@ export interface HarakaNode {
   /** Waits until the log matches. */
   waitForLog(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>
   stop(): Promise<void>
+  /** Kills the process at once (SIGKILL: no shutdown, the queue as it is on disk) and keeps its directory. */
+  kill(): Promise<void>
 }
 
 export interface StartHarakaOptions {
@@ -31,6 +33,14 @@ export interface StartHarakaOptions {
   /** Extra environment (POSTA_SERVICE_DOMAIN, ...). */
   env?: Record<string, string>
   host?: string
+  /** An existing node directory to run from again (its queue kept), e.g. after kill(); with `ports`. */
+  dir?: string
+  ports?: { smtp: number; submission: number; smtps: number }
+}
+
+/** Starts Haraka again on a stopped or killed node's directory and ports: what it had queued is delivered. */
+export function restartHaraka(node: HarakaNode, opts: StartHarakaOptions): Promise<HarakaNode> {
+  return startHaraka({ ...opts, host: node.host, dir: node.dir, ports: { smtp: node.smtpPort, submission: node.submissionPort, smtps: node.smtpsPort } })
 }
 
 let certs: { key: string; cert: string } | null = null
@@ -54,8 +64,10 @@ export async function startHaraka(opts: StartHarakaOptions): Promise<HarakaNode>
 
 async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
   const host = opts.host ?? '127.0.0.1'
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
-  const [smtpPort, submissionPort, smtpsPort] = [await freePort(host), await freePort(host), await freePort(host)]
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
+  const [smtpPort, submissionPort, smtpsPort] = opts.ports
+    ? [opts.ports.smtp, opts.ports.submission, opts.ports.smtps]
+    : [await freePort(host), await freePort(host), await freePort(host)]
   const { key, cert } = testCerts()
   buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: opts.overrides, extraPlugins: opts.extraPlugins })
   const logFile = path.join(dir, 'haraka.log')
@@ -106,6 +118,14 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
         child.kill('SIGINT')
       })
       if (!process.env.POSTA_KEEP_TEST_DIRS && !died) fs.rmSync(dir, { recursive: true, force: true })
+    },
+    async kill() {
+      stopping = true
+      if (exited) return
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGKILL')
+      })
     },
   }
 }

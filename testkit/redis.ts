@@ -16,10 +16,18 @@ export interface TestRedis {
   stop(): Promise<void>
   /** Starts the private server again on the same port. */
   restart(): Promise<void>
+  /** Freezes the private server (SIGSTOP: connections stay open, nothing is answered) until thaw(). */
+  freeze(): void
+  thaw(): void
   close(): Promise<void>
 }
 
-export async function testRedis(): Promise<TestRedis> {
+export interface TestRedisOptions {
+  /** Keep the data across stop() and restart() (append-only file), for outage tests under load. */
+  persistent?: boolean
+}
+
+export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis> {
   let server: RedisServer | null = null
   let url = process.env.REDIS_URL ?? ''
   let port = 0
@@ -27,7 +35,7 @@ export async function testRedis(): Promise<TestRedis> {
   if (!url) {
     port = await freePort()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-redis-'))
-    server = await startRedisServer({ dir, port })
+    server = await startRedisServer({ dir, port, persistent: opts.persistent })
     url = server.url
   }
   const client = connectTool(url, { retryStrategy: (n) => Math.min(n * 100, 500), maxRetriesPerRequest: 1 })
@@ -42,9 +50,16 @@ export async function testRedis(): Promise<TestRedis> {
     },
     async restart() {
       if (!dir) return
-      t.server = await startRedisServer({ dir, port })
+      t.server = await startRedisServer({ dir, port, persistent: opts.persistent })
+    },
+    freeze() {
+      t.server?.process.kill('SIGSTOP')
+    },
+    thaw() {
+      t.server?.process.kill('SIGCONT')
     },
     async close() {
+      t.thaw()
       client.disconnect()
       await t.server?.stop()
       if (dir) fs.rmSync(dir, { recursive: true, force: true })

@@ -27,6 +27,8 @@ export interface SmtpConnectOptions {
 export class SmtpClient {
   greeting!: SmtpReply
   private socket: net.Socket | tls.TLSSocket
+  /** The TCP socket under any TLS layer (STARTTLS wraps it): what reset() aborts. */
+  private readonly tcp: net.Socket
   private buffer = ''
   private pending: string[] = []
   private replies: SmtpReply[] = []
@@ -38,6 +40,7 @@ export class SmtpClient {
 
   private constructor(socket: net.Socket | tls.TLSSocket, timeoutMs: number) {
     this.socket = socket
+    this.tcp = socket
     this.timeoutMs = timeoutMs
     this.closedPromise = new Promise((resolve) => (this.markClosed = resolve))
     this.attach(socket)
@@ -157,6 +160,27 @@ export class SmtpClient {
   /** Writes one line (CRLF added) without waiting for a reply. */
   write(line: string): void {
     this.socket.write(`${line}\r\n`)
+  }
+
+  /**
+   * Writes `data` as is (no CRLF added) and, as soon as it has been handed to the kernel, resets the TCP connection
+   * (RST, as a client with SO_LINGER 0 closing does): the client vanishes right after its last bytes, without
+   * reading a reply; `afterMs` later when given. Works under STARTTLS (it resets the TCP socket below the TLS
+   * layer), not under implicit TLS.
+   */
+  writeThenReset(data: string, afterMs = 0): Promise<void> {
+    this.tcp.on('error', () => {}) // the reset's own echo
+    this.tcp.setNoDelay(true) // the last bytes leave at once, before the reset
+    return new Promise((resolve) => {
+      this.socket.write(data, () => {
+        const reset = () => {
+          this.tcp.resetAndDestroy()
+          resolve()
+        }
+        if (afterMs > 0) setTimeout(reset, afterMs)
+        else reset()
+      })
+    })
   }
 
   /** Sends one line and returns its reply. */

@@ -1,7 +1,8 @@
--- Turns a reservation into counted traffic (once), and reports the warning thresholds this message crossed.
+-- Turns a reservation into counted traffic, exactly once per message id however often it is called (at the queue
+-- hand-off, again at delivery after a crash or a lost reply), and reports the warning thresholds it crossed.
 -- KEYS[1] tenant hash, KEYS[2] month usage hash, KEYS[3] reservations zset, KEYS[4] committed marker,
 -- KEYS[5] day usage hash.
--- ARGV[1] id, ARGV[2] bytes, ARGV[3] recipients, ARGV[4] usage ttl (s), ARGV[5] marker ttl (s),
+-- ARGV[1] id, ARGV[2] bytes, ARGV[3] recipients, ARGV[4] usage ttl (s), ARGV[5] marker ttl (s): longer than a message can stay queued,
 -- ARGV[6] thresholds in percent, comma-separated.
 -- Returns {status, used_after, limit, crossed thresholds...}: status 1 counted, 2 already counted.
 local member = ARGV[1] .. '|' .. ARGV[2]

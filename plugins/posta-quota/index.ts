@@ -1,19 +1,26 @@
 // posta-quota: the monthly traffic quota. A message costs its size (as the client sent it in DATA: dot-stuffing
 // removed, without the final "." line) times its accepted recipients.
 // MAIL FROM SIZE= too big for what is left: refused at once. End of DATA: reserve atomically, or refuse.
-// Queued: commit. Not queued for any reason: release. Redis unreachable: 451 4.3.0, never an unaccounted 250.
-import { commit, quotaState, release, reserve, DEFAULT_QUOTA, type QuotaOptions, type Reservation } from '../../lib/quota'
+// This plugin owns the queue hand-off (queue_outbound, after every other queue_outbound hook): it writes the queue
+// file itself and commits in the callback, whatever the client did meanwhile; the reservation travels in the queue
+// file, and a delivery of a message whose commit was lost commits it first (the commit is idempotent).
+// Not queued for any reason: released at once. Redis unreachable: 451 4.3.0, never an unaccounted 250.
+// The whole life of a reservation: docs/quota.md.
+import { commit, quotaState, release, reservationFor, reserve, DEFAULT_QUOTA, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
 import { formatDay, monthEnd } from '../../lib/period'
 import { keys } from '../../lib/keys'
 import { formatSize } from '../../lib/size'
-import { noticeNotes, setSize, tenantOf } from '../../lib/submission'
-import { constants, DSN, getRedis, getSettings, guard, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
+import { constants, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { deliveryNotes } from '../shared/submission'
 import { LatencyStats } from '../shared/stats'
 
 interface QuotaConfig extends QuotaOptions {
   warnings: boolean
   from: string
   statsInterval: number
+  /** A delivery whose message could not be counted yet (Redis unreachable) waits this long before trying again. */
+  commitRetrySeconds: number
 }
 
 let cfg: QuotaConfig
@@ -21,16 +28,28 @@ const reserveStats = new LatencyStats()
 const commitStats = new LatencyStats()
 let statsTimer: NodeJS.Timeout | null = null
 
-/** Per-transaction state; kept off transaction.notes, which is serialised into every queue file. */
+/**
+ * Where a transaction's reservation stands. reserving: the script is running; reserved: held, not handed to the
+ * queue; handoff: the queue file is being written (only the hand-off's callback decides then); queued: in the
+ * queue, committed or to be committed at delivery; released: given back.
+ */
+type Phase = 'none' | 'reserving' | 'reserved' | 'handoff' | 'queued' | 'released'
+
+/** Per-transaction state of this process; what must survive the queue is in the notes (lib/submission.ts). */
 interface TxQuota {
   stuffed: number
+  phase: Phase
   reservation?: Reservation
-  committed?: boolean
+  /** The transaction was reset (RSET, refusal, disconnect) while something was in flight. */
+  ended: boolean
 }
 const state = new WeakMap<Transaction, TxQuota>()
 
 export function register(this: Plugin) {
   load_quota_ini.call(this)
+  // Last of the queue_outbound hooks (priority 100): those that change the message (dkim signing) run first, and
+  // none of them may answer OK themselves (reference/haraka.md).
+  this.register_hook('queue_outbound', 'queue_handoff', 100)
 }
 
 function load_quota_ini(this: Plugin) {
@@ -40,6 +59,8 @@ function load_quota_ini(this: Plugin) {
   cfg = {
     timeZone: settings.timeZone,
     reservationMs: num(ini.main?.reservation_seconds, DEFAULT_QUOTA.reservationMs / 1000) * 1000,
+    committedMs: num(ini.main?.committed_days, DEFAULT_QUOTA.committedMs / 86_400_000) * 86_400_000,
+    commitRetrySeconds: num(ini.main?.commit_retry_seconds, 30),
     retentionDays: num(ini.main?.retention_days, DEFAULT_QUOTA.retentionDays),
     thresholds: String(ini.warnings?.thresholds ?? '80,90,100').split(',').map(Number).filter((n) => n > 0 && n <= 1000),
     warnings: ini.warnings?.enabled !== false,
@@ -78,9 +99,19 @@ const unavailable = () => DSN.create(451, 'Traffic accounting is temporarily una
 /** A size for a reply: rounded for people, exact for when the two figures compared are close. */
 const exact = (n: number) => (n < 1000 ? `${n} bytes` : `${formatSize(n)} (${n} bytes)`)
 
-function overQuotaText(used: number, limit: number, resetsAt: Date, what: string): string {
-  return `Monthly traffic quota exceeded: ${what}, and ${exact(Math.max(0, limit - used))} of your ` +
-    `${formatSize(limit)} are left this month (${formatSize(used)} used). The allowance resets on ${formatDay(resetsAt, cfg.timeZone)}.`
+/**
+ * The refusal of a message that does not fit. Permanent (552 5.2.3) when it does not fit beside the month's counted
+ * traffic alone; when messages still being sent hold the room (they may yet fail and be released), temporary
+ * (452 4.2.3 at MAIL FROM, 451 4.2.3 at the end of DATA): the client keeps the message and tries again.
+ */
+function overQuota(f: { committed: number; pending: number; limit: number; needed: number; resetsAt: Date }, what: string, temporaryCode: number) {
+  const left = Math.max(0, f.limit - f.committed - f.pending)
+  const held = f.pending > 0 ? `, ${exact(f.pending)} held by messages still being sent` : ''
+  const figures = `${exact(left)} of your ${formatSize(f.limit)} are left this month (${exact(f.committed)} used${held})`
+  if (f.committed + f.needed > f.limit) {
+    return DSN.create(552, `Monthly traffic quota exceeded: ${what}, and ${figures}. The allowance resets on ${formatDay(f.resetsAt, cfg.timeZone)}.`, 2, 3)
+  }
+  return DSN.create(temporaryCode, `Monthly traffic quota nearly used: ${what}, and ${figures}. Please try again in a few minutes.`, 2, 3)
 }
 
 /**
@@ -107,7 +138,9 @@ export const hook_mail = guard('quota check failed', async function (this: Plugi
   if (s.found) lastSeen.set(tenant, { used: s.used + s.pending, limit: s.limit, at: Date.now() })
   if (s.found && declared > s.limit - s.used - s.pending) {
     connection.lognotice(this, 'over quota at MAIL FROM', { ...messageFields(connection), declared_size: declared, used: s.used, pending: s.pending, limit: s.limit })
-    return next(constants.deny, DSN.create(552, overQuotaText(s.used + s.pending, s.limit, s.resetsAt, `this message declares ${exact(declared)}`), 2, 3))
+    const permanent = s.used + declared > s.limit
+    return next(permanent ? constants.deny : constants.denysoft,
+      overQuota({ committed: s.used, pending: s.pending, limit: s.limit, needed: declared, resetsAt: s.resetsAt }, `this message declares ${exact(declared)}`, 452))
   }
   next()
 })
@@ -116,7 +149,7 @@ export function hook_data(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (tx && tenantOf(tx.notes)) {
     // Count dot-stuffed lines: every DATA line starting with "." carries one stuffing dot (RFC 5321 4.5.2).
-    const q: TxQuota = { stuffed: 0 }
+    const q: TxQuota = { stuffed: 0, phase: 'none', ended: false }
     state.set(tx, q)
     const add = (tx as unknown as { add_data: (line: Buffer) => void }).add_data.bind(tx)
     ;(tx as unknown as { add_data: (line: Buffer) => void }).add_data = (line: Buffer) => {
@@ -140,83 +173,185 @@ export const hook_data_post = guard('quota reservation failed', async function (
   const size = messageSize(tx, q)
   setSize(tx.notes, size)
   const recipients = tx.rcpt_to.length
+  const fields = messageFields(connection)
+  const now = new Date()
   const t0 = process.hrtime.bigint()
+  q.phase = 'reserving'
   let r
   try {
-    r = await reserve(getRedis(this), cfg, tenant, tx.uuid, size, recipients)
+    r = await reserve(getRedis(this), cfg, tenant, tx.uuid, size, recipients, now)
   } catch (err) {
-    connection.logerror(this, `quota backend unavailable: ${(err as Error).message}`, messageFields(connection))
+    q.phase = 'none'
+    // A timeout is only this client giving up: Redis may still run the script. The release goes out on the same
+    // connection after it, so Redis runs it after the reserve, and the retry of this message finds its room.
+    releaseWithRetry(this, reservationFor(cfg, tenant, tx.uuid, size, recipients, now), fields, 'its reservation had no answer')
+    connection.logerror(this, `quota backend unavailable: ${(err as Error).message}`, fields)
     return next(constants.denysoft, unavailable())
   }
   reserveStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
   if (!r.ok && r.reason === 'unknown-tenant') {
-    connection.logerror(this, 'tenant has no quota record', messageFields(connection))
+    q.phase = 'none'
+    connection.logerror(this, 'tenant has no quota record', fields)
     return next(constants.denysoft, unavailable())
   }
   if (!r.ok) {
+    q.phase = 'none'
     lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
-    connection.lognotice(this, 'over quota', { ...messageFields(connection), size, rcpts: recipients, needed: r.needed, used: r.used, limit: r.limit })
+    connection.lognotice(this, 'over quota', { ...fields, size, rcpts: recipients, needed: r.needed, used: r.committed, pending: r.pending, limit: r.limit })
     const what = recipients > 1
       ? `this message needs ${exact(r.needed)}, its size times ${recipients} recipients`
       : `this message needs ${exact(r.needed)}`
-    return next(constants.deny, DSN.create(552, overQuotaText(r.used, r.limit, r.resetsAt, what), 2, 3))
+    return next(r.permanent ? constants.deny : constants.denysoft, overQuota(r, what, 451))
   }
   q.reservation = r.reservation
+  // Into the notes, hence into every queue file: a delivery can count the message if the hand-off's commit is lost.
+  setReservation(tx.notes, r.reservation)
+  if (q.ended) {
+    // The client left while the script ran: Haraka will not queue this transaction.
+    q.phase = 'released'
+    releaseWithRetry(this, r.reservation, fields, 'the transaction ended while it was reserved')
+    return next()
+  }
+  q.phase = 'reserved'
   if (lastSeen.size > 10000) lastSeen.clear()
   if (r.used > 0) lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
-  connection.logdebug(this, 'quota reserved', { ...messageFields(connection), bytes: r.reservation.bytes, used: r.used, limit: r.limit })
+  connection.logdebug(this, 'quota reserved', { ...fields, bytes: r.reservation.bytes, used: r.committed, pending: r.pending, limit: r.limit })
   next()
 })
 
-export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
+/**
+ * The queue hand-off (registered as queue_outbound, last): writes the queue file through Haraka's outbound and
+ * answers from its callback, which runs whatever the client does meanwhile (Haraka skips queue_ok for a client
+ * that has gone). Queued: committed before the 250 (or, when Redis fails at that moment, at delivery). Not
+ * queued: released, and a temporary 451 4.3.0 (Haraka would turn a failed queue write into a permanent 550).
+ */
+export function queue_handoff(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const q = tx && state.get(tx)
-  if (!tx || !q?.reservation || q.committed) return next()
-  q.committed = true
-  const reservation = q.reservation
+  if (!tx || !q?.reservation || q.phase !== 'reserved') return next() // not ours: Haraka's own hand-off
+  const r = q.reservation
   const fields = messageFields(connection)
-  const t0 = process.hrtime.bigint()
-  // The message is queued and its bytes are held by the reservation until it turns into counted traffic, so the
-  // quota stays exact while the 250 goes out at once. A failed commit is retried in the background and, at the
-  // last, logged with what an operator needs to reconcile by hand.
-  next()
-  void commitWithRetry(this, reservation, fields).then((res) => {
-    commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
-    if (!res) return
-    connection.logdebug(this, 'traffic counted', { ...fields, bytes: reservation.bytes, used: res.used, limit: res.limit })
-    for (const pct of res.crossed) void warn(this, reservation.tenant, pct, res.used, res.limit)
+  q.phase = 'handoff'
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const outbound = (this as any).haraka_require('outbound')
+  let answered = false
+  const plugin = this
+  outbound.send_trans_email(tx, (code: number, msg: unknown) => {
+    if (answered) return
+    answered = true
+    if (code !== constants.ok) {
+      q.phase = 'released'
+      releaseWithRetry(plugin, r, fields, 'the queue write failed')
+      connection.logerror(plugin, `queue write failed: ${(msg as Error)?.message ?? msg}`, fields)
+      return next(constants.denysoft, DSN.create(451, 'The message could not be queued, please try again later', 3, 0))
+    }
+    q.phase = 'queued'
+    void countOnce(plugin, r, fields, 'queued').then((counted) => {
+      if (!counted) plugin.logwarn(plugin, 'quota commit failed at the queue hand-off: the message is counted before its delivery', { ...fields, bytes: r.bytes })
+      next(constants.ok, 'Message Queued')
+    })
   })
 }
 
-async function commitWithRetry(plugin: Plugin, r: Reservation, fields: Record<string, unknown>) {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await commit(getRedis(plugin), cfg, r)
-    } catch (err) {
-      if (attempt >= 5) {
-        plugin.logcrit(plugin, 'quota commit FAILED: message queued but not counted, reconcile by hand', {
-          ...fields, bytes: r.bytes, month: r.month, error: (err as Error).message,
-        })
-        return null
-      }
-      plugin.logerror(plugin, `quota commit failed (attempt ${attempt}), retrying: ${(err as Error).message}`, fields)
-      await new Promise((res) => setTimeout(res, 200 * 2 ** attempt))
-    }
-  }
+/** Another plugin queued the message itself (it answered OK on queue_outbound before us): commit now. */
+export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
+  const tx = connection.transaction
+  const q = tx && state.get(tx)
+  if (!tx || !q?.reservation || q.phase !== 'reserved') return next()
+  q.phase = 'queued'
+  void countOnce(this, q.reservation, messageFields(connection), 'queued')
+  next()
 }
 
 export function hook_reset_transaction(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const q = tx && state.get(tx)
-  if (tx && q?.reservation && !q.committed) {
-    // Refused later, queue failure or disconnect: the traffic was never used.
-    const r = q.reservation
-    q.reservation = undefined
-    release(getRedis(this), r)
-      .then(() => connection.logdebug(this, 'quota released', { ...messageFields(connection), bytes: r.bytes }))
-      .catch((err: Error) => connection.logwarn(this, `quota release failed, the reservation expires by itself: ${err.message}`, messageFields(connection)))
+  if (q) {
+    q.ended = true
+    // reserving: the reservation is released when its answer comes; handoff: the hand-off's callback decides.
+    if (q.phase === 'reserved' && q.reservation) {
+      q.phase = 'released'
+      releaseWithRetry(this, q.reservation, messageFields(connection), 'the transaction ended without a queue')
+    }
   }
   next()
+}
+
+/**
+ * Delivery (outbound send_email, every attempt): a message that carries a reservation is counted before it leaves.
+ * Usually the hand-off counted it already (this process remembers); after a crash or a lost commit the idempotent
+ * commit counts it now, or finds it counted. When Redis cannot say, the delivery waits: no message leaves uncounted.
+ */
+export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
+  const r = reservationOf(deliveryNotes(hmail))
+  // An earlier attempt failed after passing here: it was counted then.
+  if (!r || hmail.num_failures > 0) return next()
+  const fields = { tenant: r.tenant, tx: r.id, bytes: r.bytes }
+  countOnce(this, r, fields, 'delivery').then(
+    (counted) => {
+      if (counted) return next()
+      hmail.logwarn(this, `message not counted yet (traffic accounting unavailable): delivery waits ${cfg.commitRetrySeconds}s`, fields)
+      next(constants.delay, cfg.commitRetrySeconds)
+    },
+    (err: Error) => {
+      hmail.logerror(this, `quota check before delivery failed: ${err.message}; delivery waits ${cfg.commitRetrySeconds}s`, fields)
+      next(constants.delay, cfg.commitRetrySeconds)
+    },
+  )
+}
+
+/**
+ * Messages this process counted (or is counting), by id: a delivery that follows the hand-off in the same process
+ * needs no Redis call. Bounded; an id forgotten is asked of Redis again (the commit is idempotent).
+ */
+const counting = new Map<string, Promise<boolean>>()
+const COUNTING_MAX = 100_000
+
+/** Commits once (idempotent in Redis); resolves true once the message is counted (now or before), false on failure. */
+function countOnce(plugin: Plugin, r: Reservation, fields: Record<string, unknown>, at: 'queued' | 'delivery'): Promise<boolean> {
+  const known = counting.get(r.id)
+  if (known) return known.then((ok) => ok || countOnce(plugin, r, fields, at))
+  const t0 = process.hrtime.bigint()
+  const p = commit(getRedis(plugin), cfg, r).then(
+    (res: CommitResult) => {
+      commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
+      if (res.counted) {
+        plugin.logdebug(plugin, at === 'delivery' ? 'traffic counted at delivery' : 'traffic counted', { ...fields, bytes: r.bytes, used: res.used, limit: res.limit })
+        for (const pct of res.crossed) void warn(plugin, r.tenant, pct, res.used, res.limit)
+      }
+      return true
+    },
+    (err: Error) => {
+      counting.delete(r.id)
+      plugin.logerror(plugin, `quota commit failed (${at}): ${err.message}`, { ...fields, bytes: r.bytes, month: r.month })
+      return false
+    },
+  )
+  if (counting.size >= COUNTING_MAX) counting.delete(counting.keys().next().value as string)
+  counting.set(r.id, p)
+  return p
+}
+
+/**
+ * Gives a reservation back, retrying while Redis is unreachable until the reservation would have expired by
+ * itself (reservation_seconds): the tenant's room is free again as soon as Redis can be told.
+ */
+function releaseWithRetry(plugin: Plugin, r: Reservation, fields: Record<string, unknown>, why: string) {
+  const deadline = Date.now() + cfg.reservationMs
+  const attempt = (n: number) => {
+    release(getRedis(plugin), r).then(
+      () => plugin.logdebug(plugin, `quota released: ${why}`, { ...fields, bytes: r.bytes }),
+      (err: Error) => {
+        const wait = Math.min(5000, 250 * 2 ** n)
+        if (Date.now() + wait > deadline) {
+          plugin.logwarn(plugin, `quota release failed, the reservation expires by itself: ${err.message}`, { ...fields, bytes: r.bytes })
+          return
+        }
+        setTimeout(() => attempt(n + 1), wait).unref()
+      },
+    )
+  }
+  attempt(0)
 }
 
 async function warn(plugin: Plugin, tenant: string, pct: number, used: number, limit: number) {
