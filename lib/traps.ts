@@ -1,10 +1,11 @@
-// The spamtrap list: secret addresses and domains with a class. Matching is on the normalised address; tenants
-// never see the list. Hits are counted per tenant (investigations show them); typo-trap hits are strikes in a window.
+// The spamtrap list: secret addresses and domains with a class. Matching is on the address as it will be delivered
+// (lib/addresses.ts: the delivery's own IDNA mapping, a +tag also as its base mailbox, a domain entry covering its
+// subdomains); tenants never see the list. Hits are counted per tenant (investigations show them); typo-trap hits
+// are strikes in a window, one per transaction and trap domain.
 import type Redis from 'ioredis'
-import { normaliseAddress } from './addresses'
+import { domainAndParents, normaliseAddress, normaliseDomain, type Normalised } from './addresses'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
-import { checkDomain } from './validate'
 
 export type TrapClass = 'pristine' | 'recycled' | 'typo'
 export const TRAP_CLASSES: TrapClass[] = ['pristine', 'recycled', 'typo']
@@ -23,7 +24,7 @@ const NOTE_MAX = 500
 export function normaliseEntry(entry: string): string {
   const e = String(entry ?? '').trim()
   if (!e) throw new InputError('missing trap: give an address (bait@example.net) or a whole domain (@example.net)')
-  if (e.startsWith('@')) return `@${checkDomain(e.slice(1), 'trap domain')}`
+  if (e.startsWith('@')) return `@${normaliseDomain(e.slice(1), 'trap domain')}`
   return normaliseAddress(e).address
 }
 
@@ -107,32 +108,46 @@ export async function importTraps(redis: Redis, text: string): Promise<{ importe
   return { imported: traps.length, skipped }
 }
 
-/** The trap a recipient hits, if any: its exact address first, then its domain. One round trip. */
-export async function matchTrap(redis: Redis, rcpt: string): Promise<Trap | null> {
-  let n
-  try {
-    n = normaliseAddress(rcpt)
-  } catch {
-    return null // not an address we could match; posta-relay refuses what is not user@domain
-  }
-  const [exact, domain] = await redis.hmget(keys.traps(), n.address, `@${n.domain}`)
-  const hit = exact ?? domain
+/**
+ * The entries that could catch a recipient, most specific first: its address, its base mailbox (without the +tag),
+ * then `@domain` for its domain and each parent down to two labels (a domain entry covers its subdomains).
+ */
+export function trapCandidates(n: Normalised): string[] {
+  const out = [n.address]
+  if (n.base !== n.address) out.push(n.base)
+  for (const d of domainAndParents(n.domain)) out.push(`@${d}`)
+  return out
+}
+
+/**
+ * The trap a recipient hits, if any (one round trip). A recipient that does not normalise throws the InputError of
+ * normaliseAddress: a match that cannot be computed must refuse the recipient, never let it through.
+ */
+export async function matchTrap(redis: Redis, rcpt: string | Normalised): Promise<Trap | null> {
+  const n = typeof rcpt === 'string' ? normaliseAddress(rcpt) : rcpt
+  const hit = (await redis.hmget(keys.traps(), ...trapCandidates(n))).find((v) => v !== null)
   return hit ? (JSON.parse(hit) as Trap) : null
+}
+
+/** The domain a trap entry stands for: `@gmial.example` and `x@gmial.example` both give gmial.example. */
+export function trapDomain(trap: Trap): string {
+  return trap.entry.slice(trap.entry.lastIndexOf('@') + 1)
 }
 
 /**
  * Counts a tenant's trap hit. A typo-trap hit is also a strike, kept `windowMs` (0: for ever); returns the strikes
- * in the window, which the caller compares with its threshold. `id` names the hit (transaction and recipient): the
- * same recipient given twice in one transaction is one strike. One round trip, atomic.
+ * in the window, which the caller compares with its threshold. A strike is one per transaction (`tx`) and trap
+ * domain: one message to three addresses of a typo domain is one honest mistake, not three. Every hit still counts
+ * in `hits`. One round trip, atomic.
  */
 export async function recordTrapHit(
-  redis: Redis, tenant: string, trap: Trap, hit: { id: string; windowMs: number; now?: number },
+  redis: Redis, tenant: string, trap: Trap, hit: { tx: string; windowMs: number; now?: number },
 ): Promise<{ hits: number; strikes: number }> {
   const now = hit.now ?? Date.now()
   const m = redis.multi().hincrby(keys.trapHits(tenant), 'hits', 1).hincrby(keys.trapHits(tenant), trap.class, 1)
   if (trap.class === 'typo') {
     const k = keys.trapStrikes(tenant)
-    m.zadd(k, now, hit.id)
+    m.zadd(k, 'NX', now, `${hit.tx}|${trapDomain(trap)}`)
     if (hit.windowMs > 0) m.zremrangebyscore(k, '-inf', now - hit.windowMs).pexpire(k, hit.windowMs)
     m.zcard(k)
   }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseDomainList } from '../lib/addresses'
-import { banPolicyFromConfig, banReason, banTenant, bansOf, EVIDENCE_MAX, listBans, recordUse, type BanPolicy } from '../lib/bans'
+import { banPolicyFromConfig, banReason, banTenant, bansOf, EVIDENCE_MAX, freemailDomains, listBans, packagedFreemail, recordUse, type BanPolicy } from '../lib/bans'
 import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import { setPackage } from '../lib/packages'
@@ -113,16 +113,40 @@ describe('bans (real Redis)', () => {
     assert.equal(await redis.zscore(keys.tenantSenders(t), 'd0.example'), null, 'the oldest went')
   })
 
-  it('reads the policy from the config directory, and bans no domain when the free-mail list is missing', () => {
+  it('a contact at a free-mail domain of the package, or a subdomain of one, never bans the domain', async () => {
+    const shipped = banPolicyFromConfig(path.join(__dirname, '..', 'config'), 'posta.example')
+    for (const d of ['orange.fr', 't-online.de', 'gmx.de', 'web.de', 'wanadoo.fr', 'libero.it', 'outlook.com', 'yahoo.co.uk']) {
+      const t = await tenant(`${uniqueName('o').replace(/-/g, '')}@${d}`)
+      const b = await banTenant(redis, t, 'trap', 'posta-trap', {}, shipped)
+      assert.deepEqual(b.banned_domains, [], d)
+      assert.equal(await banReason(redis, uniqueName('n'), `someone.else@${d}`), null, `other people at ${d} may still sign up`)
+    }
+    const provider = `${uniqueName('isp')}.example`
+    const sub = await tenant(`x@mail.${provider}`)
+    const b = await banTenant(redis, sub, 'trap', 'posta-trap', {}, { ...shipped, freemail: freemailDomains([provider]) })
+    assert.deepEqual(b.banned_domains, [], 'a subdomain of a free-mail domain')
+  })
+
+  it('reads the policy from the config directory: the package list plus the operator additions', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-bans-'))
     try {
-      assert.deepEqual(banPolicyFromConfig(dir), { freemail: null, senderDomains: false, serviceDomain: undefined })
+      const none = banPolicyFromConfig(dir)
+      assert.equal(none.senderDomains, false)
+      assert.equal(none.freemail!.size, packagedFreemail()!.size, 'no file: the package list alone')
+      assert.ok(packagedFreemail()!.size > 10000, `the package holds the big list (${packagedFreemail()!.size})`)
+      for (const d of ['gmail.com', 'orange.fr', 't-online.de', 'gmx.de', 'hotmail.fr', 'qq.com', 'seznam.cz', 'wp.pl']) assert.ok(none.freemail!.has(d), d)
+      assert.ok(!none.freemail!.has('example.org'))
       fs.writeFileSync(path.join(dir, 'posta-trap.ini'), '[bans]\nsender_domains=true\n')
-      fs.writeFileSync(path.join(dir, 'posta-freemail'), '# x\nexample.org\n')
-      assert.deepEqual(banPolicyFromConfig(dir, 'posta.example'), { freemail: new Set(['example.org']), senderDomains: true, serviceDomain: 'posta.example' })
+      fs.writeFileSync(path.join(dir, 'posta-freemail'), '# x\nexample.org\nＭａｉｌ。example\n')
+      const p = banPolicyFromConfig(dir, 'posta.example')
+      assert.equal(p.senderDomains, true)
+      assert.equal(p.serviceDomain, 'posta.example')
+      assert.ok(p.freemail!.has('example.org') && p.freemail!.has('mail.example'), 'the operator additions, normalised')
+      assert.ok(p.freemail!.has('gmail.com'), 'and the package list')
       const shipped = banPolicyFromConfig(path.join(__dirname, '..', 'config'))
       assert.equal(shipped.senderDomains, false, 'forgeable sender domains are evidence only by default')
-      assert.ok(shipped.freemail?.has('gmail.com'))
+      for (const d of ['gmail.com', 'tin.it', 'tim.it', 'fastwebnet.it']) assert.ok(shipped.freemail?.has(d), d)
+      assert.equal(freemailDomains(['Bücher.example'])?.has('xn--bcher-kva.example'), true)
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
     }

@@ -1,6 +1,6 @@
 // lib/suppression.ts: per-tenant suppression of hard-bounced addresses (real Redis), and which replies count as one.
 import { strict as assert } from 'node:assert'
-import { NotFoundError } from '../lib/errors'
+import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import type { RedisClient } from '../lib/redis'
 import { isHardBounce, listSuppressed, suppress, suppressedCount, suppressedUntil, unsuppress } from '../lib/suppression'
@@ -24,12 +24,28 @@ describe('suppression', () => {
       assert.equal((await suppressedUntil(redis, t, 'GONE@dead.example', now))!.getTime(), now + 30 * DAY)
       assert.equal(await suppressedUntil(redis, u, 'gone@dead.example', now), null, 'per tenant')
       assert.equal(await suppressedUntil(redis, t, 'gone@dead.example', now + 31 * DAY), null, 'expired')
-      assert.equal(await suppressedUntil(redis, t, 'not an address', now), null)
+      await assert.rejects(suppressedUntil(redis, t, 'not an address', now), InputError, 'an address that cannot be checked is an error, never "not suppressed"')
       assert.equal(await suppressedCount(redis, t, now), 1)
       assert.equal(await suppressedCount(redis, t, now + 31 * DAY), 0)
       assert.deepEqual(await listSuppressed(redis, t, now), [s])
       const ttl = await redis.pttl(keys.suppression(t))
       assert.ok(ttl > 29 * DAY && ttl <= 30 * DAY, 'the key expires with its newest entry')
+    })
+
+    it('refuses every spelling of a suppressed address, and its +tags; a suppressed +tag leaves the base mailbox alone', async () => {
+      const t = uniqueName('t')
+      const now = Date.now()
+      await suppress(redis, t, 'dead@bounce.test', { days: 30, maxEntries: 100 }, now)
+      const spellings = ['dead@ｂounce.test', 'dead@ｂｏｕｎｃｅ.ｔｅｓｔ', 'dead@bounce。test', 'dead@bou\u00adnce.test', 'dead@bou\u200bnce.test', 'DEAD@BOUNCE.TEST.', 'ｄｅａｄ@bounce.test', 'dead+x@bounce.test', 'Dead+Promo+2@Bounce.Test', 'dead＋x@bounce.test']
+      for (const s of spellings) assert.equal((await suppressedUntil(redis, t, s, now))?.getTime(), now + 30 * DAY, JSON.stringify(s))
+      assert.equal(await suppressedUntil(redis, t, 'dead@sub.bounce.test', now), null, 'another domain')
+      assert.equal(await suppressedUntil(redis, t, 'deadx@bounce.test', now), null, 'another mailbox')
+      const s = await suppress(redis, t, 'Alive+List@ｂounce.test', { days: 10, maxEntries: 100 }, now)
+      assert.equal(s.address, 'alive+list@bounce.test', 'stored normalised')
+      assert.ok(await suppressedUntil(redis, t, 'alive+list@bounce.test', now))
+      assert.equal(await suppressedUntil(redis, t, 'alive@bounce.test', now), null, 'the tag bounced, not the mailbox')
+      assert.equal(await suppressedUntil(redis, t, 'alive+other@bounce.test', now), null)
+      assert.equal(await unsuppress(redis, t, 'alive+list@ｂounce.test'), 'alive+list@bounce.test')
     })
 
     it('drops expired entries on write and keeps at most maxEntries, the longest-lived', async () => {

@@ -4,6 +4,8 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import nodemailer from 'nodemailer'
+import { keys } from '../lib/keys'
+import { suppress } from '../lib/suppression'
 import { PROJECT_ROOT } from '../service/haraka-dir'
 import { posta } from '../testkit/cli'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
@@ -21,6 +23,9 @@ describe('spamtraps, bans and suppression end to end', function () {
   let env: Record<string, string>
   const domain = `${uniqueName('trap')}.test`
   const trapDomain = `${uniqueName('pristine')}.test`
+  // a domain whose address bait@ is a trap, and a typo domain: both routed to the sink, so what passes is delivered
+  const baitDomain = `${uniqueName('bait').replace(/-/g, '')}.test`
+  const typoDomain = `${uniqueName('gmial').replace(/-/g, '')}.test`
 
   before(async () => {
     redis = await testRedis()
@@ -36,7 +41,9 @@ describe('spamtraps, bans and suppression end to end', function () {
         'posta-trap.ini': fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'posta-trap.ini'), 'utf8').replace(/^sender_domains=.*$/m, 'sender_domains=true'),
       },
     })
-    assert.equal((await posta(['route', 'set', `.${domain}`, `127.0.0.1:${sink.port}`], env)).code, 0)
+    for (const d of [domain, baitDomain, typoDomain, trapDomain]) assert.equal((await posta(['route', 'set', `.${d}`, `127.0.0.1:${sink.port}`], env)).code, 0)
+    assert.equal((await posta(['trap', 'add', `bait@${baitDomain}`, '--class', 'pristine'], env)).code, 0)
+    assert.equal((await posta(['trap', 'add', `@${typoDomain}`, '--class', 'typo'], env)).code, 0)
     assert.equal((await posta(['package', 'set', 'traps', '--traffic', '1GB'], env)).code, 0)
     assert.equal((await posta(['trap', 'add', `@${trapDomain}`, '--class', 'pristine', '--note', 'harvested list bait'], env)).code, 0)
     assert.equal((await posta(['trap', 'add', `"Old.Box"@${domain.toUpperCase()}.`, '--class', 'recycled'], env)).code, 0)
@@ -263,6 +270,109 @@ describe('spamtraps, bans and suppression end to end', function () {
     } finally {
       sink.rcptPolicy = () => null
     }
+  })
+
+  /** The fullwidth form of an ASCII string (ｔｒａｐ for trap). */
+  const fullwidth = (s: string) => [...s].map((c) => (c >= '!' && c <= '~' ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)).join('')
+  const [label] = baitDomain.split('.')
+  const baitSpellings: [string, string][] = [
+    ['the plain trap address', `bait@${baitDomain}`],
+    ['a fullwidth domain', `bait@${fullwidth(label)}.test`],
+    ['an ideographic full stop', `bait@${label}\u3002test`],
+    ['a soft hyphen in the domain', `bait@${label.slice(0, 3)}\u00ad${label.slice(3)}.test`],
+    ['a zero-width space in the domain', `bait@${label.slice(0, 3)}\u200b${label.slice(3)}.test`],
+    ['a +tag', `bait+promo@${baitDomain}`],
+    ['capitals', `BAIT@${baitDomain.toUpperCase()}`],
+    ['a subdomain of a domain trap', `victim@mail.sub.${trapDomain}`],
+  ]
+  for (const [what, spelling] of baitSpellings) {
+    it(`a trap written with ${what} closes the tenant and nothing reaches the sink: ${JSON.stringify(spelling)}`, async () => {
+      const t = await tenant()
+      const c = await login(t)
+      assert.equal((await c.send(`MAIL FROM:<me@${domain}>`)).code, 250)
+      assert.equal((await c.send(`RCPT TO:<friend@${domain}>`)).code, 250)
+      const hit = await c.send(`RCPT TO:<${spelling}>`)
+      assert.equal(hit.raw, '550 5.7.1 Message refused by policy', `${spelling}: ${hit.raw}`)
+      assert.equal((await c.send('DATA')).code, 550, 'the message is refused whole')
+      await c.close()
+      assert.equal(await status(t.tenant), 'closed')
+      const [b] = (await posta(['ban', 'show', t.tenant, '--json'], env)).json()
+      assert.equal(b.reason, 'mail to a pristine spamtrap')
+      assert.equal(b.evidence.trap, spelling.startsWith('victim@') ? `@${trapDomain}` : `bait@${baitDomain}`)
+      assert.equal(b.evidence.recipient, spelling)
+      // the tenant's next message (a new session would not even log in) is refused too: nothing was delivered
+      assert.ok(!sink.messages.some((m) => m.to.some((a) => a.toLowerCase().includes(baitDomain) || a.toLowerCase().includes(trapDomain))), 'nothing at the sink for the trap')
+    })
+  }
+
+  /** The message at the sink for this recipient, waited for. */
+  async function delivered(rcpt: string) {
+    for (let i = 0; i < 100 && !sink.messages.some((m) => m.to.includes(rcpt)); i++) await sleep(100)
+    return sink.messages.find((m) => m.to.includes(rcpt))
+  }
+
+  it('addresses that are not the trap are delivered: the trap tests above can fail', async () => {
+    const t = await tenant()
+    const to = [`bait2@${baitDomain}`, `bait@sub.${baitDomain}`] // another mailbox; an address entry is not a domain entry
+    await transport(t).sendMail({ from: `me@${domain}`, to, subject: 'not a trap', text: 'x' })
+    for (const a of to) assert.ok(await delivered(a), `${a} delivered`)
+    assert.equal(await status(t.tenant), 'active')
+  })
+
+  it('every spelling of a suppressed address is refused, +tags included; the base of a suppressed +tag is not', async () => {
+    const t = await tenant()
+    const bounce = `${uniqueName('bounce').replace(/-/g, '')}.test`
+    const [b] = bounce.split('.')
+    await suppress(redis.client, t.tenant, `dead@${bounce}`)
+    await suppress(redis.client, t.tenant, `alive+list@${bounce}`)
+    const c = await login(t)
+    assert.equal((await c.send(`MAIL FROM:<me@${domain}>`)).code, 250)
+    const spellings = [
+      `dead@${bounce}`, `dead@${fullwidth(b.slice(0, 1))}${b.slice(1)}.test`, `dead@${fullwidth(b)}.test`, `dead@${b}\u3002test`,
+      `dead@${b.slice(0, 2)}\u00ad${b.slice(2)}.test`, `dead@${b.slice(0, 2)}\u200b${b.slice(2)}.test`, `dead+x@${bounce}`, `DEAD+Promo@${bounce.toUpperCase()}`,
+      `alive+list@${bounce}`,
+    ]
+    for (const s of spellings) {
+      const r = await c.send(`RCPT TO:<${s}>`)
+      assert.match(r.raw, /^550 5\.1\.1 .* hard-bounced recently \(no such mailbox\) and is suppressed for this account until \d{4}-\d\d-\d\d$/, `${s}: ${r.raw}`)
+    }
+    for (const s of [`alive@${bounce}`, `alive+other@${bounce}`, `deadx@${bounce}`]) assert.equal((await c.send(`RCPT TO:<${s}>`)).code, 250, s)
+    await c.close()
+    assert.equal(await status(t.tenant), 'active')
+  })
+
+  it('one message to three addresses of a typo-trap domain is one strike; the tenant stays active', async () => {
+    const t = await tenant()
+    const friend = `friend-${Date.now()}@${domain}`
+    const info = await transport(t).sendMail({ from: `me@${domain}`, to: [`anna@${typoDomain}`, `bob@${typoDomain}`, `carl@mail.${typoDomain}`, friend], subject: 'typo', text: 'x' })
+    assert.deepEqual(info.accepted, [friend])
+    assert.equal(info.rejected.length, 3)
+    assert.ok(await delivered(friend), 'the good recipient got it')
+    assert.equal(await redis.client.zcard(keys.trapStrikes(t.tenant)), 1, 'one strike')
+    assert.equal(Number(await redis.client.hget(keys.trapHits(t.tenant), 'typo')), 3, 'every hit is still counted')
+    assert.equal(await status(t.tenant), 'active')
+    // a second and third message with the same mistake: three strikes, the threshold
+    await transport(t).sendMail({ from: `me@${domain}`, to: [`anna@${typoDomain}`, `bob@${typoDomain}`, friend], subject: 'typo 2', text: 'x' })
+    assert.equal(await redis.client.zcard(keys.trapStrikes(t.tenant)), 2)
+    assert.equal(await status(t.tenant), 'active')
+    await assert.rejects(transport(t).sendMail({ from: `me@${domain}`, to: [`anna@${typoDomain}`], subject: 'typo 3', text: 'x' }))
+    assert.equal(await status(t.tenant), 'closed', 'three messages with typos: three strikes')
+  })
+
+  it('an address the normaliser rejects is refused at RCPT, never let through unchecked', async () => {
+    const t = await tenant()
+    const c = await login(t)
+    assert.equal((await c.send(`MAIL FROM:<me@${domain}>`)).code, 250)
+    // Haraka's parser takes these (fullwidth @ and parentheses are UTF-8 atext, ㍿ x 21 is 63 octets); mapped, they
+    // hold an @, a comment, or 84 characters (㍿ is 株式会社)
+    for (const s of [`bait\uff20x@${baitDomain}`, `bait\uff08x\uff09@${baitDomain}`, `${'\u337f'.repeat(21)}@${domain}`]) {
+      const r = await c.send(`RCPT TO:<${s}>`)
+      assert.equal(r.raw, '553 5.1.3 Recipient address not accepted: use a plain user@domain address', `${s}: ${r.raw}`)
+    }
+    assert.equal((await c.send(`RCPT TO:<ok@${domain}>`)).code, 250, 'the session goes on')
+    await c.close()
+    await haraka.waitForLog(new RegExp(`RCPT refused: the address does not normalise, traps and suppression cannot be checked tenant=${t.tenant} `))
+    assert.equal(await status(t.tenant), 'active')
   })
 
   it('rejects malformed trap entries and import lines with clear messages', async () => {

