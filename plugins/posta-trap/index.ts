@@ -6,6 +6,7 @@ import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } f
 import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
 import { InputError } from '../../lib/errors'
 import { keys } from '../../lib/keys'
+import { isBanned, markBanned, tenantOf } from '../../lib/submission'
 import { suppressedUntil } from '../../lib/suppression'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
@@ -96,7 +97,7 @@ function status(plugin: Plugin, slug: string): Promise<string | null> {
 }
 
 export const hook_mail = checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
-  const slug = connection.transaction?.notes.tenant as string | undefined
+  const slug = tenantOf(connection.transaction?.notes)
   if (!slug) return next()
   const st = await status(this, slug)
   if (st !== 'active') {
@@ -112,7 +113,7 @@ export const hook_mail = checked('account check', async function (this: Plugin, 
 
 export const hook_rcpt = checked('recipient check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
-  const slug = tx?.notes.tenant as string | undefined
+  const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
   const rcpt = addr(params[0])
   const fields = { ...messageFields(connection), to: rcpt }
@@ -157,7 +158,7 @@ async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcp
     tx: tx.uuid, client_ip: connection.remote.ip, auth_user: connection.notes.auth_user, sender: addr(tx.mail_from),
     sender_domain: tx.mail_from?.host ?? null, node: os.hostname(), ...(trap.class === 'typo' ? { strikes } : {}),
   }
-  tx.notes.posta_banned = true
+  markBanned(tx.notes)
   await banTenant(redis, slug, reason, 'posta-trap', evidence, banPolicy())
   connection.logcrit(plugin, `tenant BANNED: ${reason}`, fields)
 }
@@ -165,9 +166,9 @@ async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcp
 /** DATA: a message whose sender was banned meanwhile (by this transaction or another session) is refused whole. */
 export const hook_data = checked('account check', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
-  const slug = tx?.notes.tenant as string | undefined
+  const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
-  if (tx.notes.posta_banned) return next(constants.deny, refused())
+  if (isBanned(tx.notes)) return next(constants.deny, refused())
   const st = await status(this, slug)
   if (st !== 'active') {
     connection.lognotice(this, 'DATA refused: tenant not active', { ...messageFields(connection), status: st })
