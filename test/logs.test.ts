@@ -54,3 +54,54 @@ describe('log line escaping (lib/logs)', () => {
     assert.equal(line.match(/ client_ip=/g)?.length, 1)
   })
 })
+
+describe('posta-log: the wrapper around Haraka log methods', () => {
+  // A stand-in for logger.js with the parts install() touches; its log methods record what they receive.
+  function fakeLogger() {
+    const got: unknown[][] = []
+    const rec = (...args: unknown[]) => void got.push(args)
+    const logger = {
+      levels: { DATA: 9, PROTOCOL: 8, DEBUG: 7, INFO: 6, NOTICE: 5, WARN: 4, ERROR: 3, CRIT: 2, ALERT: 1, EMERG: 0 } as Record<string, number>,
+      loglevel: 6, format: 'DEFAULT', formats: { DEFAULT: 'DEFAULT', LOGFMT: 'LOGFMT', JSON: 'JSON' },
+      log_if_level: (_level: string, _key: string) => rec, loginfo: rec, lognotice: rec, logdebug: rec, info: rec,
+    }
+    return { logger, got }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { install } = require('../plugins/posta-log') as typeof import('../plugins/posta-log')
+
+  it('hands on one escaped message, and the objects that name the line untouched', () => {
+    const { logger, got } = fakeLogger()
+    install(logger as never, null, [])
+    const conn = { uuid: 'C1', name: undefined }
+    logger.loginfo(conn, 'sender <"tenant=v"@x>', { tenant: 'acme', helo: 'a b=c' })
+    assert.deepEqual(got, [[conn, 'sender <"tenant\\u003dv"@x> tenant=acme helo="a b\\u003dc"']])
+  })
+
+  it('skips lines below the level, passes json through, and never throws', () => {
+    const { logger, got } = fakeLogger()
+    install(logger as never, null, [])
+    logger.logdebug('hidden')
+    assert.equal(got.length, 0)
+    logger.format = 'JSON'
+    logger.loginfo('raw=kept', { a: 1 })
+    assert.deepEqual(got.pop(), ['raw=kept', { a: 1 }])
+    logger.format = 'DEFAULT'
+    const evil = { get boom() { throw new Error('getter=bad') } }
+    assert.doesNotThrow(() => logger.loginfo('x', evil))
+    assert.deepEqual(got.pop(), ['log line not formatted: getter\\u003dbad'])
+    assert.doesNotThrow(() => logger.loginfo(Symbol('s') as never))
+    assert.equal(got.length, 1)
+  })
+
+  it('wraps once, however often it is installed, and wraps log functions made later', () => {
+    const { logger, got } = fakeLogger()
+    install(logger as never, null, [])
+    install(logger as never, null, [])
+    logger.loginfo('a=b')
+    assert.deepEqual(got.pop(), ['a\\u003db'])
+    const later = logger.log_if_level('INFO', 'LOGINFO') as (...a: unknown[]) => void
+    later('c=d')
+    assert.deepEqual(got.pop(), ['c\\u003dd'])
+  })
+})

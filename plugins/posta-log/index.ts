@@ -59,30 +59,40 @@ export function install(logger: HarakaLogger, PluginClass: unknown, others: obje
       const pass: object[] = []
       let message = ''
       const tail: string[] = []
-      for (const a of args) {
-        if (typeof a !== 'object') {
-          message += escapeText(String(a))
-          continue
-        }
-        if (a === null) continue
-        if (a instanceof Error || util.types.isNativeError(a)) { // an Error of a plain plugin's vm realm too
-          const { summary, rest } = errorParts(a as Error)
-          if ((a as Error).message) {
-            if (message && !message.endsWith(' ')) message += ' '
-            message += escapeText(summary)
-          }
-          tail.push(...rest.map(escapeText))
-          continue
-        }
-        if (namesTheLine(a, PluginClass)) pass.push(a)
-        else if (isPlain(a)) {
-          if (message && !message.endsWith(' ')) message += ' '
-          message += formatFields(a as Record<string, unknown>)
-        } else message += escapeText(util.inspect(a))
+      try {
+        format()
+      } catch (err) {
+        // a log call never throws into the hook that made it
+        message = `log line not formatted: ${escapeText(String((err as Error)?.message ?? err))}`
+        tail.length = 0
       }
       const r = original.call(this, ...pass, message)
       for (const line of tail) original.call(this, ...pass, line)
       return r
+
+      function format() {
+        for (const a of args) {
+          if (typeof a !== 'object') {
+            message += escapeText(String(a))
+            continue
+          }
+          if (a === null) continue
+          if (a instanceof Error || util.types.isNativeError(a)) { // an Error of a plain plugin's vm realm too
+            const { summary, rest } = errorParts(a as Error)
+            if ((a as Error).message) {
+              if (message && !message.endsWith(' ')) message += ' '
+              message += escapeText(summary)
+            }
+            tail.push(...rest.map(escapeText))
+            continue
+          }
+          if (namesTheLine(a, PluginClass)) pass.push(a)
+          else if (isPlain(a)) {
+            if (message && !message.endsWith(' ')) message += ' '
+            message += formatFields(a as Record<string, unknown>)
+          } else message += escapeText(util.inspect(a))
+        }
+      }
     }
     wrapped[WRAPPED] = true
     return wrapped
