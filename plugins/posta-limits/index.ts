@@ -1,0 +1,269 @@
+// posta-limits: limits that keep one client from holding a shared server up (config/posta-limits.ini,
+// docs/limits.md): recipients per message, concurrent connections per client address, a TLS handshake timeout on
+// the SMTPS port, and DATA lines with a bare CR refused. Everything is in this process's memory: no Redis, so no
+// limit here can fail open.
+//
+// The connection cap and the handshake timeout work on the listening sockets themselves (installed from
+// init_master / init_child, once Haraka listens): a refused connection never becomes a Haraka connection, so it costs
+// no hooks, no reverse DNS and no log lines, and a socket on the SMTPS port is watched from its first byte, before
+// Haraka knows of it.
+import type * as net from 'node:net'
+import type * as tls from 'node:tls'
+import { clientKey } from '../../lib/authguard'
+import { bareCrIndex, ConnectionCount, DEFAULT_LIMITS, parseLimitSettings, RefusalLog, type LimitSettings } from '../../lib/limits'
+import { constants, DSN, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+
+let cfg: LimitSettings = DEFAULT_LIMITS
+
+export function register(this: Plugin) {
+  load_limits_ini.call(this)
+  if (cfg.recipients.enabled) this.register_hook('rcpt', 'check_recipients', -100)
+  if (cfg.bareCr.enabled) {
+    this.register_hook('connect_init', 'watch_data_lines')
+    this.register_hook('data_post', 'refuse_bare_cr', -100)
+  }
+  if (cfg.connections.enabled) this.register_hook('lookup_rdns', 'count_proxied', -100)
+}
+
+/** A bad value refuses to start (register), or keeps the values in force when edited on a running server. */
+function load_limits_ini(this: Plugin) {
+  const ini = this.config.get('posta-limits.ini', () => {
+    try {
+      load_limits_ini.call(this)
+      this.loginfo(this, 'posta-limits.ini reloaded')
+    } catch (err) {
+      this.logerror(this, `posta-limits.ini not applied, the previous values stay: ${(err as Error).message}`)
+    }
+  })
+  cfg = parseLimitSettings(ini)
+}
+
+// ---- connections per client, and the SMTPS handshake timeout (on the listening sockets) ----
+
+type Socket = net.Socket
+interface Listener extends net.Server {
+  /** Haraka marks the SMTPS listener; with [haproxy] on, the TLS server sits in `tlsServer`. */
+  has_tls?: boolean
+  tlsServer?: tls.Server
+}
+
+/** A socket, or Haraka's wrapper around one (whose `destroyed` is its current socket's). */
+const isOpen = (s: Socket) => !(s.destroyed ?? (s as Socket & { targetsocket?: { destroyed?: boolean } }).targetsocket?.destroyed)
+/** Connections counted against the cap. */
+const connections = new ConnectionCount<Socket>(isOpen)
+/** SMTPS connections over the cap still in their handshake, to be told 421 inside TLS (bounded by the cap too). */
+const refusing = new ConnectionCount<Socket>(isOpen)
+const refusals = new RefusalLog(60000)
+/** SMTPS sockets between their first byte and the end of their handshake, by address tuple. */
+const handshaking = new Map<string, { refuse: boolean; timer?: NodeJS.Timeout }>()
+const guarded = new WeakSet<object>()
+let sweeper: NodeJS.Timeout | null = null
+
+export function hook_init_master(this: Plugin, next: Next, server: { listeners?: Listener[] }) {
+  guard_listeners(this, server)
+  next()
+}
+
+export function hook_init_child(this: Plugin, next: Next, server: { listeners?: Listener[] }) {
+  guard_listeners(this, server)
+  next()
+}
+
+function guard_listeners(plugin: Plugin, server: { listeners?: Listener[] }) {
+  // In cluster mode the master has no listeners (its workers run init_child with theirs).
+  for (const listener of server?.listeners ?? []) {
+    if (guarded.has(listener)) continue
+    guarded.add(listener)
+    const tlsServer = listener.tlsServer ?? (listener.has_tls ? (listener as unknown as tls.Server) : null)
+    gate(listener, 'connection', (socket, admit) => on_socket(plugin, socket, tlsServer !== null, admit))
+    if (tlsServer) gate(tlsServer, 'secureConnection', (cleartext, admit) => on_secure(cleartext, admit))
+  }
+  if (!sweeper) {
+    // drops connections whose close was never seen, so the maps stay as small as what is really open
+    sweeper = setInterval(() => {
+      connections.sweep()
+      refusing.sweep()
+    }, 60000)
+    sweeper.unref()
+  }
+}
+
+/** Puts `decide` in front of the listeners Haraka (or Node's TLS server) has on `event`: they run only on admit(). */
+function gate(emitter: net.Server | tls.Server, event: string, decide: (socket: Socket, admit: () => void) => void) {
+  const original = emitter.listeners(event) as ((...a: unknown[]) => void)[]
+  emitter.removeAllListeners(event)
+  emitter.on(event, function (this: unknown, socket: Socket) {
+    decide(socket, () => {
+      for (const fn of original) fn.call(this, socket)
+    })
+  })
+}
+
+const tuple = (s: Socket) => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`
+const plainIp = (ip: string) => ip.replace(/^::ffff:(?=\d+\.)/i, '')
+
+/** Connections through a PROXY-protocol balancer are counted by the client the balancer names (count_proxied). */
+function fromBalancer(ip: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const netUtils = require('haraka-net-utils') as { is_haproxy_allowed(ip: string): boolean }
+  try {
+    return netUtils.is_haproxy_allowed(plainIp(ip))
+  } catch {
+    return false
+  }
+}
+
+const tooMany = (max: number) =>
+  `Too many connections from your address (at most ${max} at once): close some and try again`
+
+function on_socket(plugin: Plugin, socket: Socket, smtps: boolean, admit: () => void) {
+  const ip = socket.remoteAddress
+  if (!ip) return admit() // Haraka drops a socket without an address itself
+  let refuse = false
+  if (cfg.connections.enabled && !fromBalancer(ip)) {
+    const client = clientKey(ip)
+    const max = cfg.connections.maxPerClient
+    if (connections.tryOpen(client, socket, max)) {
+      socket.once('close', () => connections.close(client, socket))
+    } else {
+      refuse = true
+      note_refusal(plugin, client, ip, socket.localPort, max)
+      socket.on('error', () => {}) // nobody else listens to this socket: a reset must not become an uncaught error
+      if (!smtps) return refuse_socket(socket, max)
+      // SMTPS: the reply can only be given inside TLS. Past another `max` of these in their handshake, just close.
+      if (!refusing.tryOpen(client, socket, max)) return void socket.destroy()
+      socket.once('close', () => refusing.close(client, socket))
+    }
+  }
+  if (smtps) watch_handshake(plugin, socket, refuse)
+  admit()
+}
+
+function note_refusal(plugin: Plugin, client: string, ip: string, port: number | undefined, max: number) {
+  const { log, refused } = refusals.note(client)
+  if (!log) return
+  plugin.lognotice(plugin, 'connection refused: too many connections from one client', {
+    client_ip: plainIp(ip), client, local_port: port, open: connections.of(client), max_per_client: max, refused,
+  })
+}
+
+/** A 421 as the greeting, then the socket is closed (at once if the client does not close it first). */
+function refuse_socket(socket: Socket | tls.TLSSocket, max: number) {
+  const text = DSN.create(421, tooMany(max), 7, 0) as { reply: string }
+  socket.end(`421 ${text.reply}\r\n`)
+  setTimeout(() => socket.destroy(), 2000).unref()
+}
+
+function watch_handshake(plugin: Plugin, socket: Socket, refuse: boolean) {
+  const key = tuple(socket)
+  const state: { refuse: boolean; timer?: NodeJS.Timeout } = { refuse }
+  handshaking.set(key, state)
+  if (cfg.tlsHandshake.enabled) {
+    const seconds = cfg.tlsHandshake.timeoutSeconds
+    state.timer = setTimeout(() => {
+      handshaking.delete(key)
+      plugin.lognotice(plugin, 'SMTPS connection closed: no TLS handshake', {
+        client_ip: plainIp(socket.remoteAddress ?? '-'), local_port: socket.localPort, timeout_seconds: seconds,
+      })
+      socket.destroy()
+    }, seconds * 1000)
+    state.timer.unref()
+  }
+  socket.once('close', () => {
+    clearTimeout(state.timer)
+    if (handshaking.get(key) === state) handshaking.delete(key)
+  })
+}
+
+function on_secure(cleartext: Socket, admit: () => void) {
+  const key = tuple(cleartext)
+  const state = handshaking.get(key)
+  handshaking.delete(key)
+  clearTimeout(state?.timer)
+  if (!state?.refuse) return admit()
+  cleartext.on('error', () => {})
+  refuse_socket(cleartext, cfg.connections.maxPerClient)
+}
+
+/**
+ * Behind a PROXY-protocol balancer ([haproxy] hosts[] in connection.ini) the socket's address is the balancer's:
+ * such connections are counted here, by the client address the PROXY line gave, before the reverse DNS lookup.
+ */
+export function count_proxied(this: Plugin, next: Next, connection: Connection) {
+  const c = connection as Connection & { proxy?: { ip?: string }; client?: Socket }
+  if (!cfg.connections.enabled || !c.proxy?.ip || !c.client) return next()
+  const socket = c.client
+  const client = clientKey(connection.remote.ip)
+  const max = cfg.connections.maxPerClient
+  if (connections.tryOpen(client, socket, max)) {
+    socket.once('close', () => connections.close(client, socket))
+    return next()
+  }
+  note_refusal(this, client, connection.remote.ip, connection.local.port, max)
+  next(constants.denysoftdisconnect, DSN.create(421, tooMany(max), 7, 0))
+}
+
+// ---- recipients per message ----
+
+/** Transactions whose refusal was already logged: one line per message, not one per extra RCPT. */
+const overRecipients = new WeakSet<Transaction>()
+
+export function check_recipients(this: Plugin, next: Next, connection: Connection) {
+  const tx = connection.transaction
+  if (!tx || !cfg.recipients.enabled) return next()
+  const max = cfg.recipients.maxRecipients
+  // Haraka adds the recipient under test to rcpt_to before the rcpt hooks (and takes it out again if refused)
+  if (tx.rcpt_to.length - 1 < max) return next()
+  if (!overRecipients.has(tx)) {
+    overRecipients.add(tx)
+    connection.lognotice(this, 'RCPT refused: too many recipients in one message', { ...messageFields(connection), max_recipients: max })
+  }
+  next(constants.denysoft, DSN.create(452, `Too many recipients: at most ${max} per message; send to the others in another message`, 5, 3))
+}
+
+// ---- bare CR in DATA ----
+
+interface DataState {
+  lines: number
+  /** The first DATA line (1 = the first line the client sent) with a bare CR. */
+  bareCrLine?: number
+}
+const dataState = new WeakMap<Transaction, DataState>()
+
+type DataConnection = Connection & { accumulate_data(line: Buffer): void; lognotice: Connection['lognotice'] }
+
+/**
+ * Haraka has no hook per DATA line: this wraps the connection's own accumulate_data, which every DATA line goes
+ * through (Haraka's bare-LF check and end-of-DATA test live there). After a bare CR the rest of the message is
+ * not kept; the end-of-DATA line and Haraka's own checks still run, and data_post refuses the message.
+ */
+export function watch_data_lines(this: Plugin, next: Next, connection: Connection) {
+  const plugin = this
+  const conn = connection as DataConnection
+  const original = conn.accumulate_data
+  if (typeof original !== 'function') return next()
+  conn.accumulate_data = function (this: DataConnection, line: Buffer) {
+    const tx = this.transaction
+    if (!tx || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's own Received line is a string
+    let st = dataState.get(tx)
+    if (!st) dataState.set(tx, (st = { lines: 0 }))
+    st.lines++
+    if (st.bareCrLine === undefined) {
+      if (bareCrIndex(line) === -1) return original.call(this, line)
+      st.bareCrLine = st.lines
+      this.lognotice(plugin, 'bare CR in DATA: the message will be refused', { ...messageFields(this), line: st.lines })
+    }
+    const end = line.length === 3 && line[0] === 0x2e && line[1] === 0x0d && line[2] === 0x0a
+    const bareLf = line[line.length - 1] === 0x0a && line[line.length - 2] !== 0x0d
+    if (end || bareLf) return original.call(this, line)
+    tx.data_bytes += line.length
+  }
+  next()
+}
+
+export function refuse_bare_cr(this: Plugin, next: Next, connection: Connection) {
+  const tx = connection.transaction
+  const line = tx ? dataState.get(tx)?.bareCrLine : undefined
+  if (line === undefined) return next()
+  next(constants.deny, DSN.create(550, `Message refused: its line ${line} holds a bare CR (a carriage return not followed by a line feed), which SMTP does not allow; fix the line endings in the sending software`, 6, 0))
+}
