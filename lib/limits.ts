@@ -19,13 +19,14 @@ export const DEFAULT_LIMITS: LimitSettings = {
 
 type IniSection = Record<string, unknown> | undefined
 
-/** A whole number within [min, max]; anything else (0 included, where min is 1) names the key and its range. */
+/** A whole number within [min, max]; anything else (0 included, where min is 1) names the key and its range.
+ * Errors carry no "=": posta-log escapes it in a message. */
 function int(section: IniSection, name: string, key: string, dflt: number, min: number, max: number): number {
   const raw = section?.[key]
   if (raw === undefined || raw === '') return dflt
   const n = Number(raw)
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`posta-limits.ini [${name}] ${key}=${String(raw)} must be a whole number from ${min} to ${max} (turn the limit off with enabled=false)`)
+    throw new Error(`posta-limits.ini [${name}] ${key}: ${String(raw)} is not a whole number from ${min} to ${max} (to turn the limit off, set its enabled to false)`)
   }
   return n
 }
@@ -37,7 +38,7 @@ function bool(section: IniSection, name: string, dflt: boolean): boolean {
   const s = String(raw).toLowerCase()
   if (['true', 'yes', 'on', '1'].includes(s)) return true
   if (['false', 'no', 'off', '0'].includes(s)) return false
-  throw new Error(`posta-limits.ini [${name}] enabled=${String(raw)} must be true or false`)
+  throw new Error(`posta-limits.ini [${name}] enabled: ${String(raw)} is not true or false`)
 }
 
 /** Reads and checks config/posta-limits.ini as Haraka parsed it ({ section: { key: value } }); throws on bad input. */

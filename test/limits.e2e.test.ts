@@ -373,10 +373,10 @@ describe('posta-limits end to end (real Haraka, Redis, sink)', function () {
     }
 
     for (const [ini, message] of [
-      ['[recipients]\nmax_recipients=0\n', /max_recipients=0 must be a whole number from 1 to 100000/],
-      ['[connections]\nmax_per_client=-3\n', /max_per_client=-3 must be a whole number from 1 to 100000/],
-      ['[tls_handshake]\ntimeout_seconds=1.5\n', /timeout_seconds=1\.5 must be a whole number from 1 to 3600/],
-      ['[bare_cr]\nenabled=maybe\n', /\[bare_cr\] enabled=maybe must be true or false/],
+      ['[recipients]\nmax_recipients=0\n', /\[recipients\] max_recipients: 0 is not a whole number from 1 to 100000 \(to turn the limit off, set its enabled to false\)/],
+      ['[connections]\nmax_per_client=-3\n', /max_per_client: -3 is not a whole number from 1 to 100000/],
+      ['[tls_handshake]\ntimeout_seconds=1.5\n', /timeout_seconds: 1\.5 is not a whole number from 1 to 3600/],
+      ['[bare_cr]\nenabled=maybe\n', /\[bare_cr\] enabled: maybe is not true or false/],
       ['[recipients]\nmax_recipient=10\n', /\[recipients\]: unknown key max_recipient/],
     ] as const) {
       it(`Haraka does not start with ${ini.trim().replace(/\n/g, ' ')}, and says why`, async () => {
@@ -398,7 +398,7 @@ describe('posta-limits end to end (real Haraka, Redis, sink)', function () {
       }
       try {
         fs.writeFileSync(file, original.replace('max_recipients=5', 'max_recipients=0'))
-        await small.waitForLog(/posta-limits\.ini not applied, the previous values stay: .*max_recipients=0/, 20000)
+        await small.waitForLog(/posta-limits\.ini not applied, the previous values stay: .*max_recipients: 0 is not/, 20000)
         assert.deepEqual(await rcptCodes(6), [250, 250, 250, 250, 250, 452])
         fs.writeFileSync(file, original.replace('max_recipients=5', 'max_recipients=2'))
         await small.waitForLog(/posta-limits\.ini reloaded/, 20000)

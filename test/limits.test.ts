@@ -35,9 +35,9 @@ describe('lib/limits', () => {
         ['connections', 'max_per_client', '-1'], ['connections', 'max_per_client', '2.5'], ['connections', 'max_per_client', '0'],
         ['tls_handshake', 'timeout_seconds', '0'], ['tls_handshake', 'timeout_seconds', '3601'],
       ]) {
-        assert.throws(() => parseLimitSettings({ [section]: { [key]: value } }), new RegExp(`\\[${section}\\] ${key}=${value.replace('.', '\\.')} must be a whole number`))
+        assert.throws(() => parseLimitSettings({ [section]: { [key]: value } }), new RegExp(`\\[${section}\\] ${key}: ${value.replace('.', '\\.')} is not a whole number`))
       }
-      assert.throws(() => parseLimitSettings({ bare_cr: { enabled: 'maybe' } }), /\[bare_cr\] enabled=maybe must be true or false/)
+      assert.throws(() => parseLimitSettings({ bare_cr: { enabled: 'maybe' } }), /\[bare_cr\] enabled: maybe is not true or false/)
     })
 
     it('refuses unknown sections and keys (a typo must not silently leave a default in force)', () => {
