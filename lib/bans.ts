@@ -6,7 +6,7 @@ import * as fs from 'node:fs'
 import type Redis from 'ioredis'
 import { canonicalContact, domainAndParents, inDomainSet, normaliseAddress, normaliseDomain, parseDomainList } from './addresses'
 import { InputError } from './errors'
-import { readIni } from './ini'
+import { readConfigFile, TRAP_INI } from './inis'
 import { keys } from './keys'
 import { requireTenant } from './tenants'
 
@@ -186,13 +186,8 @@ export async function banReason(redis: Redis, slug: string, contact: string): Pr
  * nothing; without the package's list and the file no domain is banned at all: failing towards the innocent.
  */
 export function banPolicyFromConfig(configDir: string, serviceDomain?: string): BanPolicy {
-  let senderDomains = false
-  try {
-    const v = readIni(`${configDir}/posta-trap.ini`).bans?.sender_domains
-    if (v !== undefined) senderDomains = /^(1|true|yes|on)$/i.test(v)
-  } catch {
-    /* no ini: the default */
-  }
+  // A refused value throws (SettingsError names it): the CLI does not ban under a policy the service would refuse.
+  const senderDomains = readConfigFile(configDir, TRAP_INI).values.bans.sender_domains
   let additions: Set<string> = new Set()
   try {
     additions = parseDomainList(fs.readFileSync(`${configDir}/posta-freemail`, 'utf8'))

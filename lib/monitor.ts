@@ -4,6 +4,8 @@
 import type Redis from 'ioredis'
 import { canary, check, makeResolver, zoneFromIni, type CheckResult, type Zone } from './dnsbl'
 import { investigate, saveInvestigation, type TenantSignals } from './investigation'
+import { readSettings, type ReadResult } from './config'
+import { MONITOR_INI } from './inis'
 import { keys } from './keys'
 import { getPool, ipFamily, recordIpEvent, reinstateIp, suspendIp } from './pool'
 
@@ -178,18 +180,20 @@ export async function lastCycles(redis: Redis, n = 10): Promise<CycleReport[]> {
   return (await redis.lrange(keys.monitorCycles(), 0, n - 1)).map((v) => JSON.parse(v) as CycleReport)
 }
 
-/** Monitor settings from the plugin's ini (Haraka's loader in the plugin, lib/ini.ts in the CLI). */
-export function monitorOptionsFromIni(ini: Record<string, Record<string, unknown> | undefined>): MonitorOptions {
-  const m = ini.main ?? {}
-  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
-  const names = String(m.zones ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+/** Monitor settings from the plugin's ini, checked (lib/inis.ts): the plugin reads it through Haraka's loader. */
+export function monitorOptions({ values: { main: m }, prefixed }: ReadResult<typeof MONITOR_INI.sections, NonNullable<typeof MONITOR_INI.prefixed>['keys']>): MonitorOptions {
   return {
-    zones: names.map((n) => zoneFromIni(n, ini[`zone ${n}`] ?? {})),
-    resolvers: String(m.resolvers ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    timeoutMs: num(m.timeout_ms, 3000),
-    concurrency: Math.max(1, num(m.concurrency, 32)),
-    autoReinstate: m.auto_reinstate === true || m.auto_reinstate === 'true',
-    investigationHours: num(m.investigation_hours, 24),
-    intervalMs: Math.max(1, num(m.interval, 600)) * 1000,
+    zones: m.zones.map((n) => zoneFromIni(n, prefixed[n] ?? {})),
+    resolvers: m.resolvers,
+    timeoutMs: m.timeout_ms,
+    concurrency: m.concurrency,
+    autoReinstate: m.auto_reinstate,
+    investigationHours: m.investigation_hours,
+    intervalMs: m.interval * 1000,
   }
+}
+
+/** Monitor settings from an ini as lib/ini.ts parses it (the CLI); throws SettingsError for a refused value. */
+export function monitorOptionsFromIni(ini: Record<string, Record<string, unknown> | undefined>): MonitorOptions {
+  return monitorOptions(readSettings(MONITOR_INI, ini))
 }

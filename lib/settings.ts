@@ -1,6 +1,8 @@
 // Service-wide settings shared by the Haraka plugins, the panel and the CLI.
 // They come from the environment (README.md lists every variable) so that the three
-// processes of one node, started by `npm start`, always agree.
+// processes of one node, started by `npm start`, always agree. Every variable is checked here: a bad value throws
+// an error that names the variable, the value and what is allowed, and `npm start` (and Haraka) do not start.
+import * as net from 'node:net'
 import * as path from 'node:path'
 import type Redis from 'ioredis'
 import { keys } from './keys'
@@ -15,6 +17,10 @@ export interface Settings {
   submissionPort: number
   smtpsPort: number
   panelPort: number
+  /** The host name Haraka announces (POSTA_HOSTNAME, default smtp.<service domain>). */
+  hostname: string
+  /** The TLS key and certificate files (POSTA_TLS_KEY and POSTA_TLS_CERT), or null: a self-signed pair. */
+  tls: { key: string; cert: string } | null
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -23,8 +29,23 @@ function port(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return dflt
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name}=${raw} is not a TCP port (1-65535)`)
+  if (!/^\d+$/.test(raw) || n < 1 || n > 65535) throw new Error(`${name}=${raw} is not a TCP port (allowed: an integer from 1 to 65535)`)
   return n
+}
+
+const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/
+
+/** REDIS_URL: redis://, rediss:// or unix:// (the embedded Redis when unset). */
+export function checkRedisUrl(raw: string): string {
+  let ok = false
+  try {
+    const u = new URL(raw)
+    ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') ? u.hostname !== '' : u.protocol === 'unix:' && u.pathname !== ''
+  } catch {
+    /* not a URL */
+  }
+  if (!ok) throw new Error(`REDIS_URL=${raw} is refused: allowed is redis://host:port, rediss://host:port or unix:///path/to/redis.sock`)
+  return raw
 }
 
 /** Where the embedded Redis (started by `npm start`) listens: a unix socket in the data dir. */
@@ -35,7 +56,7 @@ export function embeddedRedisUrl(dataDir: string): string {
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const dataDir = path.resolve(env.POSTA_DATA_DIR || 'var')
   const serviceDomain = (env.POSTA_SERVICE_DOMAIN || DEFAULT_SERVICE_DOMAIN).toLowerCase().replace(/\.$/, '')
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(serviceDomain)) {
+  if (!DOMAIN.test(serviceDomain)) {
     throw new Error(`POSTA_SERVICE_DOMAIN=${serviceDomain} is not a domain name (e.g. soloposta.biz)`)
   }
   const timeZone = env.POSTA_TIMEZONE || 'Europe/Rome'
@@ -44,16 +65,34 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   } catch {
     throw new Error(`POSTA_TIMEZONE=${timeZone} is not an IANA time zone (e.g. Europe/Rome)`)
   }
-  return {
-    serviceDomain,
-    timeZone,
-    dataDir,
-    redisUrl: env.REDIS_URL || embeddedRedisUrl(dataDir),
-    listen: env.POSTA_LISTEN || '::',
+  const listen = env.POSTA_LISTEN || '::'
+  if (net.isIP(listen) === 0) throw new Error(`POSTA_LISTEN=${listen} is refused: allowed is an IP address of this machine, :: (all, the default) or 0.0.0.0`)
+  const hostname = (env.POSTA_HOSTNAME || `smtp.${serviceDomain}`).toLowerCase().replace(/\.$/, '')
+  if (!DOMAIN.test(hostname)) throw new Error(`POSTA_HOSTNAME=${env.POSTA_HOSTNAME} is not a host name (e.g. smtp.soloposta.biz)`)
+  const [key, cert] = [env.POSTA_TLS_KEY || '', env.POSTA_TLS_CERT || '']
+  if (!key !== !cert) throw new Error(`POSTA_TLS_KEY and POSTA_TLS_CERT go together: set both (PEM files) or neither (a self-signed pair)`)
+  const ports = {
     smtpPort: port(env, 'POSTA_SMTP_PORT', 2525),
     submissionPort: port(env, 'POSTA_SUBMISSION_PORT', 2587),
     smtpsPort: port(env, 'POSTA_SMTPS_PORT', 2465),
     panelPort: port(env, 'POSTA_PANEL_PORT', 8080),
+  }
+  if (new Set(Object.values(ports)).size !== 4) {
+    throw new Error(`POSTA_SMTP_PORT, POSTA_SUBMISSION_PORT, POSTA_SMTPS_PORT and POSTA_PANEL_PORT must differ (${Object.values(ports).join(', ')})`)
+  }
+  const offset = env.POSTA_CLOCK_OFFSET_MS
+  if (offset !== undefined && offset !== '' && !/^-?\d+$/.test(offset)) {
+    throw new Error(`POSTA_CLOCK_OFFSET_MS=${offset} is refused: allowed is an integer number of milliseconds (unset in production)`)
+  }
+  return {
+    serviceDomain,
+    timeZone,
+    dataDir,
+    redisUrl: env.REDIS_URL ? checkRedisUrl(env.REDIS_URL) : embeddedRedisUrl(dataDir),
+    listen,
+    ...ports,
+    hostname,
+    tls: key ? { key, cert } : null,
   }
 }
 

@@ -23,6 +23,8 @@ export interface HarakaDirOptions {
   tlsCert: string
   /** The host name Haraka announces (config/me). */
   me?: string
+  /** The config directory to copy (default: the project's config/; `npm start` passes POSTA_CONFIG_DIR). */
+  configDir?: string
   /** Whole config files to write over the project's (tests tune plugin inis this way). */
   overrides?: Record<string, string>
   /** Extra plain plugins (name -> JS source) beside the project's, for benchmarks' baselines. */
@@ -66,7 +68,7 @@ export function buildHarakaDir(opts: HarakaDirOptions): string {
   const cfgDir = path.join(dir, 'config')
   fs.rmSync(cfgDir, { recursive: true, force: true })
   fs.mkdirSync(cfgDir, { recursive: true })
-  fs.cpSync(path.join(PROJECT_ROOT, 'config'), cfgDir, { recursive: true })
+  fs.cpSync(opts.configDir ?? path.join(PROJECT_ROOT, 'config'), cfgDir, { recursive: true })
 
   const smtpIni = path.join(cfgDir, 'smtp.ini')
   const ports = [opts.smtpPort, opts.submissionPort, opts.smtpsPort]

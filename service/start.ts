@@ -6,9 +6,10 @@ import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
 import { connectTool, describeRedisUrl } from '../lib/redis'
+import { checkConfigDir } from '../lib/inis'
 import { loadSettings, publishSettings } from '../lib/settings'
 import { createApp } from '../web/app'
-import { buildHarakaDir, harakaBin } from './haraka-dir'
+import { buildHarakaDir, harakaBin, PROJECT_ROOT } from './haraka-dir'
 import { startRedisServer, type RedisServer } from './redis-server'
 import { ensureSelfSigned } from './tls'
 
@@ -26,6 +27,10 @@ function log(msg: string) {
 
 async function main() {
   const settings = loadSettings()
+  // Every Posta ini is checked before anything starts: one line per refused value, then exit 1.
+  const configDir = path.resolve(process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config'))
+  const problems = checkConfigDir(configDir)
+  if (problems.length) throw new Error(`not starting, bad settings in ${configDir}:\n${problems.map((p) => `  ${p}`).join('\n')}`)
   fs.mkdirSync(settings.dataDir, { recursive: true })
 
   for (const [name, port] of [
@@ -53,20 +58,18 @@ async function main() {
     throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)}: ${(err as Error).message}`)
   }
 
-  const tls =
-    process.env.POSTA_TLS_KEY && process.env.POSTA_TLS_CERT
-      ? { key: process.env.POSTA_TLS_KEY, cert: process.env.POSTA_TLS_CERT }
-      : ensureSelfSigned(path.join(settings.dataDir, 'tls'), settings.serviceDomain)
+  const tls = settings.tls ?? ensureSelfSigned(path.join(settings.dataDir, 'tls'), settings.serviceDomain)
 
   const dir = buildHarakaDir({
     dir: path.join(settings.dataDir, 'haraka'),
+    configDir,
     listen: settings.listen,
     smtpPort: settings.smtpPort,
     submissionPort: settings.submissionPort,
     smtpsPort: settings.smtpsPort,
     tlsKey: tls.key,
     tlsCert: tls.cert,
-    me: process.env.POSTA_HOSTNAME || `smtp.${settings.serviceDomain}`,
+    me: settings.hostname,
   })
   const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir }
   const haraka = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env })

@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert'
 import * as path from 'node:path'
 import { canary, check, classify, makeResolver, matches, queryName, zoneFromIni, type Zone } from '../lib/dnsbl'
+import { SettingsError } from '../lib/config'
 import { readIni } from '../lib/ini'
 import { monitorOptionsFromIni } from '../lib/monitor'
 import { PROJECT_ROOT } from '../service/haraka-dir'
@@ -337,15 +338,17 @@ describe('dnsbl: zones from the ini', () => {
     assert.deepEqual(o.zones.filter((x) => x.ipv6).map((x) => x.name), ['zen.spamhaus.org'])
   })
 
-  it('monitorOptionsFromIni: defaults and bounds', () => {
+  it('monitorOptionsFromIni: defaults, and values out of range refused with file, key, value and range', () => {
     const o = monitorOptionsFromIni({})
-    assert.deepEqual(o, { zones: [], resolvers: [], timeoutMs: 3000, concurrency: 32, autoReinstate: false, investigationHours: 24, intervalMs: 600000 })
-    const p = monitorOptionsFromIni({ main: { interval: '2', concurrency: '0', timeout_ms: 'x', resolvers: '127.0.0.1:5353, 10.0.0.1', auto_reinstate: 'true', zones: 'a.test, b.test' } })
+    assert.deepEqual({ ...o, zones: o.zones.length }, { zones: 8, resolvers: [], timeoutMs: 3000, concurrency: 32, autoReinstate: false, investigationHours: 24, intervalMs: 600000 })
+    const p = monitorOptionsFromIni({ main: { interval: '2', resolvers: '127.0.0.1:5353, 10.0.0.1', auto_reinstate: 'true', zones: 'a.test, b.test' } })
     assert.equal(p.intervalMs, 2000)
-    assert.equal(p.concurrency, 1)
-    assert.equal(p.timeoutMs, 3000)
     assert.deepEqual(p.resolvers, ['127.0.0.1:5353', '10.0.0.1'])
     assert.equal(p.autoReinstate, true)
     assert.deepEqual(p.zones.map((z) => z.name), ['a.test', 'b.test'])
+    assert.throws(() => monitorOptionsFromIni({ main: { concurrency: '0', timeout_ms: 'x' } }), (err: SettingsError) =>
+      err instanceof SettingsError && err.problems.length === 2 &&
+      err.problems[0] === 'posta-monitor.ini [main] timeout_ms=x is refused: allowed is an integer from 10 to 60000 milliseconds' &&
+      err.problems[1] === 'posta-monitor.ini [main] concurrency=0 is refused: allowed is an integer from 1 to 1024')
   })
 })

@@ -129,3 +129,35 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
     },
   }
 }
+
+/**
+ * Runs Haraka with these settings when it is expected not to start: resolves with its exit code and log once it
+ * exits; rejects if it listens instead (it started with settings it should have refused).
+ */
+export async function harakaRefuses(opts: StartHarakaOptions): Promise<{ code: number | null; log: string }> {
+  const host = opts.host ?? '127.0.0.1'
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
+  const [smtpPort, submissionPort, smtpsPort] = [await freePort(host), await freePort(host), await freePort(host)]
+  const { key, cert } = testCerts()
+  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: opts.overrides })
+  const logFile = path.join(dir, 'haraka.log')
+  const out = fs.openSync(logFile, 'a')
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, ...opts.env }
+  delete env.NODE_OPTIONS
+  const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
+  fs.closeSync(out)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  let code: number | null | undefined
+  void exited.then((c) => (code = c))
+  try {
+    await waitFor(async () => code !== undefined || (await canConnect({ host, port: smtpPort })), 'Haraka to exit', 30000)
+    if (code === undefined) throw new Error(`Haraka started (listening on ${smtpPort}) with settings it should refuse`)
+    return { code, log: fs.readFileSync(logFile, 'utf8') }
+  } finally {
+    if (code === undefined) {
+      child.kill('SIGKILL')
+      await exited
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}

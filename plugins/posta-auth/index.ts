@@ -3,10 +3,12 @@
 // (lib/authguard.ts: a stranger's guesses never refuse the right password from an address that did not fail).
 import * as crypto from 'node:crypto'
 import { beginAttempt, clientKey, endAttempt, failureCounts, lockoutState, type AuthLimits, type LockedBy } from '../../lib/authguard'
+import { AUTH_INI } from '../../lib/inis'
 import type { RedisClient } from '../../lib/redis'
 import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
 import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { loadIni } from '../shared/settings'
 
 interface AuthConfig {
   limits: AuthLimits
@@ -28,22 +30,14 @@ export function register(this: Plugin) {
 }
 
 function load_auth_ini(this: Plugin) {
-  const ini = this.config.get('posta-auth.ini', () => load_auth_ini.call(this))
-  const m = ini.main ?? {}
-  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
-  cfg = {
-    limits: {
-      ipMax: num(m.ip_max, 10),
-      ipWindow: num(m.ip_window, 900),
-      pairMax: num(m.pair_max, 10),
-      pairWindow: num(m.pair_window, 3600),
-      userMax: num(m.user_max, 20),
-      userWindow: num(m.user_window, 3600),
-    },
-    failureDelayMs: num(m.failure_delay_ms, 1000),
-    cacheSeconds: num(m.cache_seconds, 300),
-    maxAttempts: num(m.max_attempts_per_connection, 3),
-  }
+  loadIni(this, AUTH_INI, ({ values: { main: m } }) => {
+    cfg = {
+      limits: { ipMax: m.ip_max, ipWindow: m.ip_window, pairMax: m.pair_max, pairWindow: m.pair_window, userMax: m.user_max, userWindow: m.user_window },
+      failureDelayMs: m.failure_delay_ms,
+      cacheSeconds: m.cache_seconds,
+      maxAttempts: m.max_attempts_per_connection,
+    }
+  })
 }
 
 export { hook_init_child, hook_init_master } from '../shared/init'

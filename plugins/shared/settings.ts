@@ -1,0 +1,28 @@
+// How a plugin reads its ini: through Haraka's loader (which watches the file), checked against the file's schema
+// (lib/inis.ts). At start a refused value is logged (CRIT) and thrown from register(): Haraka does not start
+// (config/smtp.ini ignore_bad_plugins=0). On a reload (the file changed under a running Haraka) the previous values
+// stay in force and the refusal is logged (ERROR).
+import { readSettings, SettingsError, type IniSchema, type ReadResult, type Section, type Sections } from '../../lib/config'
+import type { Plugin } from './haraka'
+
+export function loadIni<S extends Sections, P extends Section>(plugin: Plugin, schema: IniSchema<S, P>, apply: (r: ReadResult<S, P>) => void): void {
+  const load = (reload: boolean) => {
+    // No booleans declared to Haraka: it would turn any word that is not "true" into false; the schema reads them.
+    const raw = plugin.config.get(schema.file, 'ini', () => load(true))
+    let read: ReadResult<S, P>
+    try {
+      read = readSettings(schema, raw)
+    } catch (err) {
+      if (!(err instanceof SettingsError)) throw err
+      if (!reload) {
+        for (const p of err.problems) plugin.logcrit(plugin, `bad setting, not starting: ${p}`)
+        throw new Error(`bad settings in config/${schema.file}: ${err.message}`)
+      }
+      for (const p of err.problems) plugin.logerror(plugin, `bad setting after an edit, the previous settings of ${schema.file} stay in force: ${p}`)
+      return
+    }
+    apply(read)
+    if (reload) plugin.lognotice(plugin, `${schema.file} reloaded`)
+  }
+  load(false)
+}
