@@ -6,6 +6,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import type Redis from 'ioredis'
 import { keys } from './keys'
+import { describeRedisUrl, redisOptionsFromUrl } from './redis'
 
 export interface Settings {
   serviceDomain: string
@@ -35,16 +36,16 @@ function port(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
 
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/
 
-/** REDIS_URL: redis://, rediss:// or unix:// (the embedded Redis when unset). */
+/** REDIS_URL: redis://, rediss:// or unix:// (the embedded Redis when unset); the password is never shown. */
 export function checkRedisUrl(raw: string): string {
-  let ok = false
+  const refused = () => new Error(`REDIS_URL=${describeRedisUrl(raw)}: expected redis://host:port/db, rediss://... or unix:///path/to/redis.sock`)
+  let o
   try {
-    const u = new URL(raw)
-    ok = (u.protocol === 'redis:' || u.protocol === 'rediss:') ? u.hostname !== '' : u.protocol === 'unix:' && u.pathname !== ''
+    o = redisOptionsFromUrl(raw)
   } catch {
-    /* not a URL */
+    throw refused()
   }
-  if (!ok) throw new Error(`REDIS_URL=${raw} is refused: allowed is redis://host:port, rediss://host:port or unix:///path/to/redis.sock`)
+  if (o.path !== undefined ? o.path === '' : !(Number.isInteger(o.port) && o.port! >= 1 && o.port! <= 65535 && (o.db === undefined || (Number.isInteger(o.db) && o.db >= 0)))) throw refused()
   return raw
 }
 

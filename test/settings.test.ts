@@ -1,0 +1,47 @@
+// The environment settings (lib/settings.ts): each variable's bad values are refused with a sentence naming the
+// variable, the value and what is allowed (a Redis password never shown); good values and defaults pass.
+import { strict as assert } from 'node:assert'
+import { loadSettings } from '../lib/settings'
+
+describe('settings: the environment', () => {
+  it('defaults', () => {
+    const s = loadSettings({})
+    assert.equal(s.serviceDomain, 'posta.localhost')
+    assert.equal(s.hostname, 'smtp.posta.localhost')
+    assert.deepEqual([s.smtpPort, s.submissionPort, s.smtpsPort, s.panelPort], [2525, 2587, 2465, 8080])
+    assert.equal(s.tls, null)
+    assert.match(s.redisUrl, /^unix:\/\/.*redis\.sock$/)
+  })
+
+  it('good values are taken', () => {
+    const s = loadSettings({
+      POSTA_SERVICE_DOMAIN: 'Soloposta.Biz.', POSTA_LISTEN: '127.0.0.1', POSTA_SMTP_PORT: '25', POSTA_HOSTNAME: 'mx1.soloposta.biz',
+      POSTA_TLS_KEY: '/k.pem', POSTA_TLS_CERT: '/c.pem', REDIS_URL: 'redis://u:secret@10.0.0.1:6380/2', POSTA_CLOCK_OFFSET_MS: '-3600000',
+    })
+    assert.equal(s.serviceDomain, 'soloposta.biz')
+    assert.equal(s.smtpPort, 25)
+    assert.deepEqual(s.tls, { key: '/k.pem', cert: '/c.pem' })
+    assert.equal(s.hostname, 'mx1.soloposta.biz')
+  })
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ POSTA_SMTP_PORT: '0' }, /^POSTA_SMTP_PORT=0 is not a TCP port \(allowed: an integer from 1 to 65535\)$/],
+    [{ POSTA_SUBMISSION_PORT: '70000' }, /^POSTA_SUBMISSION_PORT=70000 is not a TCP port/],
+    [{ POSTA_SMTPS_PORT: '46 5' }, /^POSTA_SMTPS_PORT=46 5 is not a TCP port/],
+    [{ POSTA_PANEL_PORT: '0x50' }, /^POSTA_PANEL_PORT=0x50 is not a TCP port/],
+    [{ POSTA_SMTP_PORT: '2587' }, /^POSTA_SMTP_PORT, POSTA_SUBMISSION_PORT, POSTA_SMTPS_PORT and POSTA_PANEL_PORT must differ \(2587, 2587, 2465, 8080\)$/],
+    [{ POSTA_SERVICE_DOMAIN: 'localhost' }, /^POSTA_SERVICE_DOMAIN=localhost is not a domain name/],
+    [{ POSTA_TIMEZONE: 'Mars/Olympus' }, /^POSTA_TIMEZONE=Mars\/Olympus is not an IANA time zone/],
+    [{ POSTA_LISTEN: 'everywhere' }, /^POSTA_LISTEN=everywhere is refused: allowed is an IP address/],
+    [{ POSTA_HOSTNAME: 'smtp_1' }, /^POSTA_HOSTNAME=smtp_1 is not a host name/],
+    [{ POSTA_TLS_KEY: '/k.pem' }, /^POSTA_TLS_KEY and POSTA_TLS_CERT go together/],
+    [{ POSTA_CLOCK_OFFSET_MS: '1h' }, /^POSTA_CLOCK_OFFSET_MS=1h is refused: allowed is an integer number of milliseconds/],
+    [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL=http:\/\/127\.0\.0\.1:6379: expected redis:\/\//],
+    [{ REDIS_URL: 'redis://u:hunter2@127.0.0.1:6379/x' }, /^REDIS_URL=redis:\/\/u:\*\*\*@127\.0\.0\.1:6379\/x: expected redis:\/\//],
+  ]
+  for (const [env, re] of bad) {
+    it(`refuses ${JSON.stringify(env)}`, () => {
+      assert.throws(() => loadSettings(env), (err: Error) => re.test(err.message) && !err.message.includes('hunter2'))
+    })
+  }
+})
