@@ -28,8 +28,8 @@ export interface IniSchema<S extends Sections = Sections, P extends Section = Se
   sections: S
   /** Sections named `<prefix><name>` (e.g. `[zone zen.spamhaus.org]`), each with the same keys. */
   prefixed?: { prefix: string; keys: P }
-  /** Checks across keys, after each key was read; each string returned is a refusal. */
-  check?: (v: IniValues<S>) => string[]
+  /** Checks across keys, after each key was read; each refusal returned names its section and key. */
+  check?: (v: IniValues<S>) => Omit<Refusal, 'file'>[]
 }
 
 export interface ReadResult<S extends Sections, P extends Section> {
@@ -38,10 +38,25 @@ export interface ReadResult<S extends Sections, P extends Section> {
   prefixed: Record<string, SectionValues<P>>
 }
 
-/** Settings refused; `problems` has one sentence per refused value. */
+/** One refused value, as fields (for a log line) and as a sentence (for a terminal). */
+export interface Refusal {
+  file: string
+  section: string
+  /** Absent when the whole section is unknown. */
+  key?: string
+  /** The value as written; absent for an unknown key or section. */
+  value?: string
+  /** What is allowed (or which keys or sections exist). */
+  allowed: string
+  text: string
+}
+
+/** Settings refused; `problems` has one sentence per refused value, `refusals` the same as fields. */
 export class SettingsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('; '))
+  readonly problems: string[]
+  constructor(readonly refusals: Refusal[]) {
+    super(refusals.map((r) => r.text).join('; '))
+    this.problems = refusals.map((r) => r.text)
     this.name = 'SettingsError'
   }
 }
@@ -151,7 +166,7 @@ function shown(raw: unknown): string {
   return s === '' ? '(empty)' : JSON.stringify(s).slice(1, -1)
 }
 
-function readSection<T extends Section>(file: string, name: string, keys: T, raw: Record<string, unknown>, problems: string[]): SectionValues<T> {
+function readSection<T extends Section>(file: string, name: string, keys: T, raw: Record<string, unknown>, problems: Refusal[]): SectionValues<T> {
   const out: Record<string, unknown> = {}
   for (const [key, setting] of Object.entries(keys)) {
     const v = raw[key]
@@ -161,14 +176,16 @@ function readSection<T extends Section>(file: string, name: string, keys: T, raw
     }
     const parsed = setting.parse(v)
     if (parsed === undefined) {
-      problems.push(`${file} [${name}] ${key}=${shown(v)} is refused: allowed is ${setting.allowed}`)
+      problems.push({ file, section: name, key, value: text(v), allowed: setting.allowed, text: `${file} [${name}] ${key}=${shown(v)} is refused: allowed is ${setting.allowed}` })
       out[key] = setting.default
     } else {
       out[key] = parsed
     }
   }
   for (const key of Object.keys(raw)) {
-    if (!(key in keys)) problems.push(`${file} [${name}] ${key} is not a setting of this file (known: ${Object.keys(keys).join(', ')})`)
+    if (key in keys) continue
+    const known = `known: ${Object.keys(keys).join(', ')}`
+    problems.push({ file, section: name, key, allowed: known, text: `${file} [${name}] ${key} is not a setting of this file (${known})` })
   }
   return out as SectionValues<T>
 }
@@ -178,7 +195,7 @@ function readSection<T extends Section>(file: string, name: string, keys: T, raw
  * Throws SettingsError naming every refused value; nothing is half-applied.
  */
 export function readSettings<S extends Sections, P extends Section>(schema: IniSchema<S, P>, ini: RawIni, file = schema.file): ReadResult<S, P> {
-  const problems: string[] = []
+  const problems: Refusal[] = []
   const values: Record<string, unknown> = {}
   const prefixed: Record<string, SectionValues<P>> = {}
   for (const [name, keys] of Object.entries(schema.sections)) values[name] = readSection(file, name, keys, ini[name] ?? {}, problems)
@@ -192,9 +209,10 @@ export function readSettings<S extends Sections, P extends Section>(schema: IniS
     // Haraka always hands an empty [main]; an empty unknown section changes nothing either.
     if (raw && Object.keys(raw).length === 0) continue
     const known = [...Object.keys(schema.sections), ...(pre ? [`${pre.prefix}<name>`] : [])]
-    problems.push(`${file} [${name}] is not a section of this file (known: ${known.map((k) => `[${k}]`).join(', ')})`)
+    const allowed = `known: ${known.map((k) => `[${k}]`).join(', ')}`
+    problems.push({ file, section: name, allowed, text: `${file} [${name}] is not a section of this file (${allowed})` })
   }
-  if (!problems.length && schema.check) problems.push(...schema.check(values as IniValues<S>).map((p) => `${file} ${p}`))
+  if (!problems.length && schema.check) problems.push(...schema.check(values as IniValues<S>).map((p) => ({ ...p, file, text: `${file} ${p.text}` })))
   if (problems.length) throw new SettingsError(problems)
   return { values: values as IniValues<S>, prefixed }
 }

@@ -156,7 +156,7 @@ describe('config: a plugin\'s reload (plugins/shared/settings.ts loadIni)', () =
   function fakePlugin(ini: Record<string, Record<string, unknown>>) {
     const logs: [string, string][] = []
     let onChange: (() => void) | null = null
-    const log = (level: string) => (_p: unknown, m: string) => logs.push([level, m])
+    const log = (level: string) => (_p: unknown, m: string, f?: Record<string, unknown>) => logs.push([level, f ? `${m} ${JSON.stringify(f)}` : m])
     const plugin = {
       name: 'posta-outbound',
       config: { get: (_name: string, _type: string, cb: () => void) => ((onChange = cb), structuredClone(ini)) },
@@ -171,7 +171,7 @@ describe('config: a plugin\'s reload (plugins/shared/settings.ts loadIni)', () =
     let applied = 0
     assert.throws(() => loadIni(f.plugin, outbound, () => applied++), /bad settings in config\/posta-outbound\.ini: posta-outbound\.ini \[rotation\] sticky_days=0 is refused: allowed is an integer from 1 to 365 days/)
     assert.equal(applied, 0)
-    assert.deepEqual(f.logs, [['crit', 'bad setting, not starting: posta-outbound.ini [rotation] sticky_days=0 is refused: allowed is an integer from 1 to 365 days']])
+    assert.deepEqual(f.logs, [['crit', 'bad setting, not starting {"file":"posta-outbound.ini","section":"rotation","key":"sticky_days","value":"0","allowed":"an integer from 1 to 365 days"}']])
   })
 
   it('on a reload a refused edit keeps the previous values and logs an error; a good edit applies', () => {
@@ -181,7 +181,7 @@ describe('config: a plugin\'s reload (plugins/shared/settings.ts loadIni)', () =
     assert.equal(current, 3)
     f.set({ rotation: { sticky_days: 0, wait_seconds: 5 } })
     assert.equal(current, 3, 'the previous value stays')
-    assert.deepEqual(f.logs.at(-1), ['error', 'bad setting after an edit, the previous settings of posta-outbound.ini stay in force: posta-outbound.ini [rotation] sticky_days=0 is refused: allowed is an integer from 1 to 365 days'])
+    assert.deepEqual(f.logs.at(-1), ['error', 'bad setting after an edit, the previous settings stay in force {"file":"posta-outbound.ini","section":"rotation","key":"sticky_days","value":"0","allowed":"an integer from 1 to 365 days"}'])
     f.set({ rotation: { sticky_days: 9 } })
     assert.equal(current, 9)
     assert.deepEqual(f.logs.at(-1), ['notice', 'posta-outbound.ini reloaded'])

@@ -2,7 +2,7 @@
 // (lib/inis.ts). At start a refused value is logged (CRIT) and thrown from register(): Haraka does not start
 // (config/smtp.ini ignore_bad_plugins=0). On a reload (the file changed under a running Haraka) the previous values
 // stay in force and the refusal is logged (ERROR).
-import { readSettings, SettingsError, type IniSchema, type ReadResult, type Section, type Sections } from '../../lib/config'
+import { readSettings, SettingsError, type IniSchema, type Refusal, type ReadResult, type Section, type Sections } from '../../lib/config'
 import type { Plugin } from './haraka'
 
 export function loadIni<S extends Sections, P extends Section>(plugin: Plugin, schema: IniSchema<S, P>, apply: (r: ReadResult<S, P>) => void): void {
@@ -14,11 +14,13 @@ export function loadIni<S extends Sections, P extends Section>(plugin: Plugin, s
       read = readSettings(schema, raw)
     } catch (err) {
       if (!(err instanceof SettingsError)) throw err
+      // one line per refused value, its parts as fields: file, section, key, value, allowed
+      const fields = ({ text: _text, ...f }: Refusal) => f
       if (!reload) {
-        for (const p of err.problems) plugin.logcrit(plugin, `bad setting, not starting: ${p}`)
+        for (const r of err.refusals) plugin.logcrit(plugin, 'bad setting, not starting', fields(r))
         throw new Error(`bad settings in config/${schema.file}: ${err.message}`)
       }
-      for (const p of err.problems) plugin.logerror(plugin, `bad setting after an edit, the previous settings of ${schema.file} stay in force: ${p}`)
+      for (const r of err.refusals) plugin.logerror(plugin, 'bad setting after an edit, the previous settings stay in force', fields(r))
       return
     }
     apply(read)
