@@ -46,7 +46,7 @@ export function showCredentials(c: Credentials): string {
 }
 
 export function tenantView(t: Tenant, s: Settings) {
-  return { tenant: t.slug, ...t, smtp_host: smtpHost(t.slug, s), logins: t.logins.map((l) => loginFor(l, t.slug, s)) }
+  return { tenant: t.slug, ...t, lang: t.lang ?? s.language, smtp_host: smtpHost(t.slug, s), logins: t.logins.map((l) => loginFor(l, t.slug, s)) }
 }
 
 /** Rotation settings as the running service published them (config/posta-outbound.ini), else the defaults. */

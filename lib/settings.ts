@@ -6,6 +6,7 @@ import * as net from 'node:net'
 import * as path from 'node:path'
 import type Redis from 'ioredis'
 import { keys } from './keys'
+import { DEFAULT_LANGUAGE, isLanguage, LANGUAGES, type Language } from './language'
 import { describeRedisUrl, redisOptionsFromUrl } from './redis'
 
 export interface Settings {
@@ -22,6 +23,8 @@ export interface Settings {
   hostname: string
   /** The TLS key and certificate files (POSTA_TLS_KEY and POSTA_TLS_CERT), or null: a self-signed pair. */
   tls: { key: string; cert: string } | null
+  /** The language of new tenants (their bounces), unless `posta tenant create --lang` says otherwise. */
+  language: Language
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -78,6 +81,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     smtpsPort: port(env, 'POSTA_SMTPS_PORT', 2465),
     panelPort: port(env, 'POSTA_PANEL_PORT', 8080),
   }
+  const language = env.POSTA_LANGUAGE || DEFAULT_LANGUAGE
+  if (!isLanguage(language)) throw new Error(`POSTA_LANGUAGE=${language} is refused: allowed is ${LANGUAGES.join(' or ')}`)
   if (new Set(Object.values(ports)).size !== 4) {
     throw new Error(`POSTA_SMTP_PORT, POSTA_SUBMISSION_PORT, POSTA_SMTPS_PORT and POSTA_PANEL_PORT must differ (${Object.values(ports).join(', ')})`)
   }
@@ -94,6 +99,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     ...ports,
     hostname,
     tls: key ? { key, cert } : null,
+    language,
   }
 }
 
@@ -105,6 +111,7 @@ const PUBLISHED: [keyof Settings, string, string][] = [
   ['submissionPort', 'submission_port', 'POSTA_SUBMISSION_PORT'],
   ['smtpsPort', 'smtps_port', 'POSTA_SMTPS_PORT'],
   ['panelPort', 'panel_port', 'POSTA_PANEL_PORT'],
+  ['language', 'language', 'POSTA_LANGUAGE'],
 ]
 
 /** Written by `npm start`, so that a CLI run without the same environment still prints the right login and ports. */

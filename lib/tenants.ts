@@ -2,6 +2,7 @@ import type Redis from 'ioredis'
 import { banReason } from './bans'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
+import { checkLanguage, DEFAULT_LANGUAGE, isLanguage, type Language } from './language'
 import { runScript } from './lua'
 import { requirePackage } from './packages'
 import { generatePassword, hashPassword } from './password'
@@ -17,6 +18,8 @@ export interface Tenant {
   package: string
   status: TenantStatus
   contact: string
+  /** The language Posta writes to the customer in (bounces); unset for tenants created before languages: the service's. */
+  lang?: Language
   /** Local parts that have a credential; the first is the one created with the tenant. */
   logins: string[]
   created_at: string
@@ -65,6 +68,7 @@ function fromHash(h: Record<string, string>, logins: string[]): Tenant | null {
     package: h.package,
     status: h.status as TenantStatus,
     contact: h.contact,
+    ...(isLanguage(h.lang) ? { lang: h.lang } : {}),
     logins: [h.primary_login, ...logins.filter((l) => l !== h.primary_login).sort()].filter(Boolean),
     created_at: h.created_at,
     updated_at: h.updated_at,
@@ -86,6 +90,8 @@ export interface CreateTenantInput {
   package: string
   contact: string
   local?: string
+  /** Default: the service's language (POSTA_LANGUAGE). */
+  lang?: string
 }
 
 /** The service's own host names a new slug may not collide with: POSTA_HOSTNAME and the pool's HELO names. */
@@ -99,6 +105,7 @@ export async function createTenant(redis: Redis, settings: Settings, input: Crea
   const slug = checkNewSlug(input.slug, await ownHosts(redis, settings))
   const local = checkLocalPart(input.local ?? 'mail')
   const contact = checkEmail(input.contact)
+  const lang = input.lang === undefined ? (settings.language ?? DEFAULT_LANGUAGE) : checkLanguage(input.lang, '--lang')
   const banned = await banReason(redis, slug, contact)
   if (banned) throw new InputError(`cannot create tenant "${slug}": ${banned}; bans cannot be undone`)
   const pkg = await requirePackage(redis, input.package)
@@ -110,7 +117,7 @@ export async function createTenant(redis: Redis, settings: Settings, input: Crea
   const now = new Date().toISOString()
   // traffic_bytes is the package's allowance, copied so the quota script reads one hash-tagged key (see setPackage)
   const fields = {
-    slug, package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), status: 'active', contact, primary_login: local, created_at: now, updated_at: now,
+    slug, package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), status: 'active', contact, lang, primary_login: local, created_at: now, updated_at: now,
   }
   const created = await runScript<number>(redis, 'tenant_create', 2, [keys.tenant(slug), keys.credentials(slug)], [
     local,
@@ -179,6 +186,21 @@ export async function changePackage(redis: Redis, slug: string, packageName: str
   if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its package cannot change`)
   await redis.hset(keys.tenant(slug), { package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), updated_at: new Date().toISOString() })
   return (await getTenant(redis, slug))!
+}
+
+/** Sets the language Posta writes to the tenant in (its bounces); applies to the next bounce. */
+export async function setTenantLanguage(redis: Redis, slug: string, lang: string): Promise<Tenant> {
+  const l = checkLanguage(lang)
+  const t = await requireTenant(redis, slug)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its language cannot change`)
+  await redis.hset(keys.tenant(slug), { lang: l, updated_at: new Date().toISOString() })
+  return (await getTenant(redis, slug))!
+}
+
+/** The tenant's language for a bounce; undefined when the tenant is unknown or has none (use the service's). */
+export async function tenantLanguage(redis: Redis, slug: string): Promise<Language | undefined> {
+  const l = await redis.hget(keys.tenant(slug), 'lang')
+  return isLanguage(l) ? l : undefined
 }
 
 /** Suspends or resumes a tenant. A closed tenant stays closed. */

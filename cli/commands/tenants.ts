@@ -3,17 +3,19 @@ import { InputError } from '../../lib/errors'
 import { formatDay } from '../../lib/period'
 import { DEFAULT_QUOTA, topUp, usage } from '../../lib/quota'
 import { formatSize, parseSize } from '../../lib/size'
-import { changeContact, changePackage, createTenant, listTenants, requireTenant, resetPassword, setTenantStatus } from '../../lib/tenants'
+import { LANGUAGES } from '../../lib/language'
+import { changeContact, changePackage, createTenant, listTenants, requireTenant, resetPassword, setTenantLanguage, setTenantStatus } from '../../lib/tenants'
 import { print, showCredentials, table, tenantView, type Command } from '../util'
 
 export const commands: Record<string, Command> = {
   'tenant create': {
-    usage: 'posta tenant create <slug> --package <name> --contact <email> [--local <part>]',
+    usage: 'posta tenant create <slug> --package <name> --contact <email> [--local <part>] [--lang <en|it>]',
     summary: 'create a tenant with its first login <local>@<slug>.<service domain>; prints the password once',
     options: {
       package: { type: 'string', help: 'package name' },
       contact: { type: 'string', help: "the customer's contact address" },
       local: { type: 'string', help: 'local part of the login (default: mail)' },
+      lang: { type: 'string', help: `the language of the tenant's bounces: ${LANGUAGES.join(', ')} (default: POSTA_LANGUAGE, else en)` },
     },
     args: 1,
     async run(ctx) {
@@ -21,6 +23,7 @@ export const commands: Record<string, Command> = {
       if (typeof ctx.opts.contact !== 'string') throw new InputError('missing --contact <email>')
       const c = await createTenant(ctx.redis, ctx.settings, {
         slug: ctx.args[0], package: ctx.opts.package, contact: ctx.opts.contact, local: ctx.opts.local as string | undefined,
+        lang: ctx.opts.lang as string | undefined,
       })
       print(ctx, c, () => showCredentials(c))
     },
@@ -32,7 +35,7 @@ export const commands: Record<string, Command> = {
     async run(ctx) {
       const t = tenantView(await requireTenant(ctx.redis, ctx.args[0]), ctx.settings)
       print(ctx, t, () =>
-        [`tenant     ${t.slug}`, `status     ${t.status}`, `package    ${t.package}`, `contact    ${t.contact}`, `smtp host  ${t.smtp_host}`,
+        [`tenant     ${t.slug}`, `status     ${t.status}`, `package    ${t.package}`, `contact    ${t.contact}`, `language   ${t.lang}`, `smtp host  ${t.smtp_host}`,
           `logins     ${t.logins.join(', ')}`, `created    ${t.created_at}`].join('\n'),
       )
     },
@@ -99,6 +102,15 @@ export const commands: Record<string, Command> = {
         () => `tenant ${u.tenant}: top-up for ${u.month} now ${formatSize(total)}; limit ${formatSize(u.limit_bytes)}, ${formatSize(u.remaining_bytes)} left`)
     },
   },
+  'tenant lang': {
+    usage: `posta tenant lang <slug> <${LANGUAGES.join('|')}>`,
+    summary: "set the language of the tenant's bounces (delivery failure notices); applies to the next bounce",
+    args: 2,
+    async run(ctx) {
+      const t = await setTenantLanguage(ctx.redis, ctx.args[0], ctx.args[1])
+      print(ctx, tenantView(t, ctx.settings), () => `tenant ${t.slug}: bounces now in ${t.lang}`)
+    },
+  },
   'tenant package': {
     usage: 'posta tenant package <slug> <package>',
     summary: 'move a tenant to another package; the new allowance applies to this month at once',
@@ -110,7 +122,7 @@ export const commands: Record<string, Command> = {
   },
   usage: {
     usage: 'posta usage <slug>',
-    summary: "this month's traffic of a tenant: used, limit, remaining, reset date, and day by day",
+    summary: "this month's traffic of a tenant: used, limit, remaining, reset date, delivered/deferred/bounced recipients, and day by day",
     args: 1,
     async run(ctx) {
       const u = await usage(ctx.redis, { ...DEFAULT_QUOTA, timeZone: ctx.settings.timeZone }, ctx.args[0])
