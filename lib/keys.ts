@@ -25,7 +25,8 @@ export const keys = {
   reservations: (slug: string, month: string) => `${P}usage:{${slug}}:${month}:res`,
   /** Marker that a reservation was committed (guards against a double commit). */
   committed: (slug: string, id: string) => `${P}usage:{${slug}}:done:${id}`,
-  /** HASH bytes, messages, recipients of one day. */
+  /** HASH bytes, messages, recipients of one day; and the ledger's per-recipient delivered, deferred, bounced
+   *  (and dsn_*, notice_* for the mail Posta sent about the tenant). */
   usageDay: (slug: string, day: string) => `${P}usage:{${slug}}:${day}`,
 
   /** HASH ip -> JSON of the pool entry (helo, state, reason, since, added_at). */
@@ -43,6 +44,9 @@ export const keys = {
   ledgerIpHour: (ip: string, hour: string) => `${P}ledger:ip:${ip}:${hour}`,
   /** ZSET of a tenant's recent delivery attempts (JSON), score = time in ms. */
   ledgerRecent: (slug: string) => `${P}ledger:{${slug}}:recent`,
+
+  /** SET of the recipients of one message (tx) already counted deferred: each is counted once, however many retries. */
+  ledgerDeferred: (slug: string, tx: string) => `${P}ledger:{${slug}}:deferred:${tx}`,
 
   /** HASH domain -> first time (ms) the tenant sent to it: tells new recipient domains from known ones. */
   ledgerDomains: (slug: string) => `${P}ledger:{${slug}}:domains`,

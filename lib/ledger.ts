@@ -1,17 +1,25 @@
 // The delivery ledger: every delivery attempt, with tenant and source IP, kept in forms that answer questions
-// without scanning: per IP and hour (who sent how much, with what results), per tenant and day (delivered,
-// deferred, bounced) and a tenant's recent attempts (bounded, for the panel).
+// without scanning: per IP and hour (who sent how much, with what results: one count per attempt), per tenant and
+// day (delivered, deferred, bounced: one count per recipient) and a tenant's recent attempts (bounded, for the panel).
+// Mail Posta itself sends about a tenant (its bounces, its quota notices) is ledgered under that tenant, apart from
+// the tenant's own messages: `dsn_*` / `notice_*` fields, kind `dsn` / `notice`.
 import type Redis from 'ioredis'
 import { keys } from './keys'
+import { runScript } from './lua'
 import { dayOf } from './period'
 import { DEFAULT_QUOTA } from './quota'
 
 export type DeliveryResult = 'delivered' | 'deferred' | 'bounced'
+/** Whose mail: the tenant's own message, a bounce (DSN) Posta sent to its sender, or a notice Posta sent to it. */
+export type MailKind = 'message' | 'dsn' | 'notice'
 
 export interface Attempt {
   at: number
   tenant: string
+  /** The id the client saw in its 250 (the transaction); for Posta's own mail, that mail's transaction. */
   tx: string
+  /** Haraka's id of this delivery (tx plus a per-domain suffix). */
+  delivery?: string
   /** Source IP the attempt left from; 'default' when the pool is empty (the machine's own address). */
   ip: string
   domain: string
@@ -21,6 +29,10 @@ export interface Attempt {
   response: string
   size: number
   rcpts: number
+  /** The recipients whose result this is (delivered, deferred or bounced ones); default: `rcpts` of them. */
+  recipients?: string[]
+  /** Default: message. */
+  kind?: MailKind
 }
 
 export interface LedgerOptions {
@@ -32,40 +44,63 @@ export interface LedgerOptions {
 
 export const DEFAULT_LEDGER: LedgerOptions = { timeZone: 'Europe/Rome', hourlyDays: 30, rawDays: 7, recentMax: 200 }
 
+/** How long a message remembers which of its recipients were counted deferred: longer than any retry schedule. */
+export const DEFERRED_MEMORY_DAYS = 30
+
 /** `YYYY-MM-DDTHH` in UTC: the ledger's hours are UTC so that no hour is ambiguous. */
 export function hourOf(at: number): string {
   return new Date(at).toISOString().slice(0, 13)
 }
 
-/** Records one attempt: one pipelined round trip. Mail with no tenant (DSNs, notices) counts under "-". */
+/** The day-hash field of a result: `delivered` for the tenant's messages, `dsn_delivered` for its bounces, ... */
+export function resultField(kind: MailKind, result: DeliveryResult): string {
+  return kind === 'message' ? result : `${kind}_${result}`
+}
+
+/**
+ * Records one attempt. The hour hash of the IP counts attempts; the tenant's day counts recipients: delivered and
+ * bounced ones each time (each recipient ends once), deferred ones only the first time that recipient of that
+ * message waits (a recipient deferred five times, then delivered, counts one deferred and one delivered).
+ * Mail with no tenant (Haraka's own) counts under "-", in the hour hash only.
+ */
 export async function recordAttempt(redis: Redis, a: Attempt, o: LedgerOptions): Promise<void> {
   const t = a.tenant || '-'
+  const kind: MailKind = a.kind ?? 'message'
   const hourKey = keys.ledgerIpHour(a.ip, hourOf(a.at))
-  const p = redis
-    .pipeline()
-    .hincrby(hourKey, `${t}|attempts`, 1)
-    .hincrby(hourKey, `${t}|${a.result}`, 1)
-    .hincrby(hourKey, `${t}|bytes`, a.size * a.rcpts)
-    .hincrby(hourKey, `${t}|rcpts`, a.rcpts)
-    .expire(hourKey, o.hourlyDays * 86400)
-    .hset(keys.poolLastUse(), a.ip, String(a.at))
+  const p = redis.pipeline()
+  if (kind === 'message') {
+    p.hincrby(hourKey, `${t}|attempts`, 1)
+      .hincrby(hourKey, `${t}|${a.result}`, 1)
+      .hincrby(hourKey, `${t}|bytes`, a.size * a.rcpts)
+      .hincrby(hourKey, `${t}|rcpts`, a.rcpts)
+  } else {
+    p.hincrby(hourKey, `${t}|${kind}_attempts`, 1).hincrby(hourKey, `${t}|${kind}_${a.result}`, 1)
+  }
+  p.expire(hourKey, o.hourlyDays * 86400).hset(keys.poolLastUse(), a.ip, String(a.at))
+  const dayKey = keys.usageDay(t, dayOf(new Date(a.at), o.timeZone))
+  // the day hash is shared with the quota's counters, which set the longer lifetime when they write first
+  const dayTtl = (DEFAULT_QUOTA.retentionDays + 31) * 86400
+  const recipients = a.recipients ?? Array.from({ length: a.rcpts }, (_, i) => `#${i}`)
   if (t !== '-') {
-    const dayKey = keys.usageDay(t, dayOf(new Date(a.at), o.timeZone))
     const recent = keys.ledgerRecent(t)
-    p.hincrby(dayKey, a.result, 1)
-      // the day hash is shared with the quota's counters, which set the longer lifetime when they write first
-      .expire(dayKey, (DEFAULT_QUOTA.retentionDays + 31) * 86400, 'NX')
-      .zadd(recent, a.at, JSON.stringify(a))
+    if (a.result !== 'deferred' && recipients.length) p.hincrby(dayKey, resultField(kind, a.result), recipients.length).expire(dayKey, dayTtl, 'NX')
+    p.zadd(recent, a.at, JSON.stringify(a))
       .zremrangebyscore(recent, '-inf', a.at - o.rawDays * 86400000)
       .zremrangebyrank(recent, 0, -(o.recentMax + 1))
       .expire(recent, o.rawDays * 86400)
   }
-  if (t !== '-') p.hsetnx(keys.ledgerDomains(t), a.domain, String(a.at))
+  const newDomain = t !== '-' && kind === 'message'
+  if (newDomain) p.hsetnx(keys.ledgerDomains(t), a.domain, String(a.at))
   const res = (await p.exec()) ?? []
   const err = res.find(([e]) => e)
   if (err) throw err[0]
   // The first attempt ever of this tenant to this domain: counted, for the investigation's new-recipient share.
-  if (t !== '-' && res[res.length - 1][1] === 1) await redis.hincrby(hourKey, `${t}|newdomains`, 1)
+  if (newDomain && res[res.length - 1][1] === 1) await redis.hincrby(hourKey, `${t}|newdomains`, 1)
+  if (t !== '-' && a.result === 'deferred' && recipients.length) {
+    await runScript<number>(redis, 'ledger_deferred', 2, [keys.ledgerDeferred(t, a.tx), dayKey], [
+      DEFERRED_MEMORY_DAYS * 86400, dayTtl, resultField(kind, 'deferred'), ...recipients.map((r) => r.toLowerCase()),
+    ])
+  }
 }
 
 export interface TenantTraffic {
@@ -78,6 +113,9 @@ export interface TenantTraffic {
   rcpts: number
   /** Attempts that were the tenant's first ever to their destination domain. */
   newdomains: number
+  /** Attempts to deliver the bounces (DSNs) Posta sent to the tenant's senders, and how many were delivered. */
+  dsn_attempts: number
+  dsn_delivered: number
 }
 
 /** The hours (UTC) from since to until, inclusive of the hour containing each end. */
@@ -101,7 +139,7 @@ export async function ipTraffic(redis: Redis, ip: string, since: Date, until: Da
       const i = field.lastIndexOf('|')
       const tenant = field.slice(0, i)
       const what = field.slice(i + 1) as keyof TenantTraffic
-      const row = by.get(tenant) ?? { tenant, attempts: 0, delivered: 0, deferred: 0, bounced: 0, bytes: 0, rcpts: 0, newdomains: 0 }
+      const row = by.get(tenant) ?? { tenant, attempts: 0, delivered: 0, deferred: 0, bounced: 0, bytes: 0, rcpts: 0, newdomains: 0, dsn_attempts: 0, dsn_delivered: 0 }
       if (what in row && what !== 'tenant') (row[what] as number) += Number(v)
       by.set(tenant, row)
     }
@@ -111,4 +149,16 @@ export async function ipTraffic(redis: Redis, ip: string, since: Date, until: Da
 
 export async function recentAttempts(redis: Redis, tenant: string, limit = 50): Promise<Attempt[]> {
   return (await redis.zrevrange(keys.ledgerRecent(tenant), 0, limit - 1)).map((v) => JSON.parse(v) as Attempt)
+}
+
+/** A tenant's delivery results per day, counted per recipient: what `posta usage` shows. */
+export interface DeliveryCounts {
+  delivered: number
+  deferred: number
+  bounced: number
+}
+
+/** The per-recipient results of a day hash (keys.usageDay), as written by recordAttempt. */
+export function deliveryCounts(day: Record<string, string> | null | undefined): DeliveryCounts {
+  return { delivered: Number(day?.delivered ?? 0), deferred: Number(day?.deferred ?? 0), bounced: Number(day?.bounced ?? 0) }
 }

@@ -22,6 +22,7 @@ export const SCRIPTS: Record<string, number> = {
   attempt_end: 3,
   attempt_login: 3,
   attempt_uncount: 1,
+  ledger_deferred: 2,
   quota_commit: 5,
   quota_reserve: 4,
   quota_state: 3,

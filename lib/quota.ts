@@ -140,7 +140,11 @@ export interface Usage {
   package_bytes: number
   topup_bytes: number
   resets_at: string
-  days: { day: string; bytes: number; messages: number; recipients: number }[]
+  /** Delivery results this month, one per recipient (lib/ledger.ts writes them into the day hashes). */
+  delivered: number
+  deferred: number
+  bounced: number
+  days: { day: string; bytes: number; messages: number; recipients: number; delivered: number; deferred: number; bounced: number }[]
 }
 
 /** The month's figures for the CLI and the panel, read from counters (never from messages). */
@@ -159,6 +163,12 @@ export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now =
   const topup = Number(m.topup ?? 0)
   const used = Number(m.bytes ?? 0)
   const limit = packageBytes + topup
+  const perDay = days.map((day, i) => {
+    const h = res[i + 2] as Record<string, string>
+    const n = (f: string) => Number(h[f] ?? 0)
+    return { day, bytes: n('bytes'), messages: n('messages'), recipients: n('recipients'), delivered: n('delivered'), deferred: n('deferred'), bounced: n('bounced') }
+  })
+  const total = (f: 'delivered' | 'deferred' | 'bounced') => perDay.reduce((a, d) => a + d[f], 0)
   return {
     tenant,
     month,
@@ -171,10 +181,10 @@ export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now =
     package_bytes: packageBytes,
     topup_bytes: topup,
     resets_at: monthEnd(now, o.timeZone).toISOString(),
-    days: days.map((day, i) => {
-      const h = res[i + 2] as Record<string, string>
-      return { day, bytes: Number(h.bytes ?? 0), messages: Number(h.messages ?? 0), recipients: Number(h.recipients ?? 0) }
-    }),
+    delivered: total('delivered'),
+    deferred: total('deferred'),
+    bounced: total('bounced'),
+    days: perDay,
   }
 }
 

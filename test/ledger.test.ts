@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert'
 import { getInvestigation, investigate, listInvestigations, saveInvestigation } from '../lib/investigation'
 import { keys } from '../lib/keys'
-import { DEFAULT_LEDGER, hourOf, hoursBetween, ipTraffic, recentAttempts, recordAttempt, type Attempt, type LedgerOptions } from '../lib/ledger'
+import { DEFAULT_LEDGER, deliveryCounts, hourOf, hoursBetween, ipTraffic, recentAttempts, recordAttempt, resultField, type Attempt, type LedgerOptions } from '../lib/ledger'
 import { DEFAULT_QUOTA } from '../lib/quota'
 import type { RedisClient } from '../lib/redis'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
@@ -31,6 +31,14 @@ describe('ledger and investigations (real Redis)', () => {
         let cursor = '0'
         do {
           const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+          own.push(...found)
+          cursor = next
+        } while (cursor !== '0')
+      }
+      for (const t of tenants) {
+        let cursor = '0'
+        do {
+          const [next, found] = await redis.scan(cursor, 'MATCH', keys.ledgerDeferred(t, '*'), 'COUNT', 1000)
           own.push(...found)
           cursor = next
         } while (cursor !== '0')
@@ -94,9 +102,9 @@ describe('ledger and investigations (real Redis)', () => {
       const { hours, tenants: rows } = await ipTraffic(redis, source, new Date('2026-11-27T14:00:00Z'), new Date('2026-11-27T16:30:00Z'))
       assert.deepEqual(hours, ['2026-11-27T14', '2026-11-27T15', '2026-11-27T16'])
       assert.deepEqual(rows.map((t) => t.tenant), [b, a, c], 'ranked by bytes')
-      assert.deepEqual(rows[0], { tenant: b, attempts: 1, delivered: 0, deferred: 1, bounced: 0, bytes: 20000, rcpts: 1, newdomains: 1 })
-      assert.deepEqual(rows[1], { tenant: a, attempts: 3, delivered: 1, deferred: 1, bounced: 1, bytes: 14000, rcpts: 13, newdomains: 2 })
-      assert.deepEqual(rows[2], { tenant: c, attempts: 2, delivered: 2, deferred: 0, bounced: 0, bytes: 200, rcpts: 2, newdomains: 2 })
+      assert.deepEqual(rows[0], { tenant: b, attempts: 1, delivered: 0, deferred: 1, bounced: 0, bytes: 20000, rcpts: 1, newdomains: 1, dsn_attempts: 0, dsn_delivered: 0 })
+      assert.deepEqual(rows[1], { tenant: a, attempts: 3, delivered: 1, deferred: 1, bounced: 1, bytes: 14000, rcpts: 13, newdomains: 2, dsn_attempts: 0, dsn_delivered: 0 })
+      assert.deepEqual(rows[2], { tenant: c, attempts: 2, delivered: 2, deferred: 0, bounced: 0, bytes: 200, rcpts: 2, newdomains: 2, dsn_attempts: 0, dsn_delivered: 0 })
       // the raw hour hash, as the monitor's investigation reads it
       assert.deepEqual(await redis.hgetall(keys.ledgerIpHour(source, '2026-11-27T15')), {
         [`${a}|attempts`]: '1', [`${a}|bounced`]: '1', [`${a}|bytes`]: '1000', [`${a}|rcpts`]: '1', [`${a}|newdomains`]: '1',
@@ -132,19 +140,19 @@ describe('ledger and investigations (real Redis)', () => {
       await recordAttempt(redis, attempt({ tenant: '', ip: source, size: 700, rcpts: 3, result: 'bounced' }), O)
       await recordAttempt(redis, attempt({ tenant: '', ip: source, size: 700, rcpts: 1, domain: 'elsewhere.example' }), O)
       const { tenants: rows } = await ipTraffic(redis, source, new Date('2026-11-27T14:00:00Z'), new Date('2026-11-27T14:00:00Z'))
-      assert.deepEqual(rows, [{ tenant: '-', attempts: 2, delivered: 1, deferred: 0, bounced: 1, bytes: 2800, rcpts: 4, newdomains: 0 }])
+      assert.deepEqual(rows, [{ tenant: '-', attempts: 2, delivered: 1, deferred: 0, bounced: 1, bytes: 2800, rcpts: 4, newdomains: 0, dsn_attempts: 0, dsn_delivered: 0 }])
       assert.equal(await redis.exists(keys.usageDay('-', '2026-11-27'), keys.ledgerRecent('-'), keys.ledgerDomains('-')), 0)
       assert.equal(await redis.exists(keys.usageDay('', '2026-11-27'), keys.ledgerRecent(''), keys.ledgerDomains('')), 0)
     })
 
-    it('counts delivered, deferred and bounced in the tenant\'s day hash, by the local day', async () => {
+    it('counts delivered, deferred and bounced recipients in the tenant\'s day hash, by the local day', async () => {
       const t = tenant('day')
       const source = ip()
       // 22:30Z on 30 June is 00:30 on 1 July in Rome; 21:59Z is still 30 June
       await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T21:59:00Z') }), O)
       await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:30:00Z') }), O)
-      await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:31:00Z'), result: 'deferred' }), O)
-      await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:32:00Z'), result: 'deferred' }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:31:00Z'), result: 'deferred', tx: 'D1', recipients: ['a@x.example'] }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:32:00Z'), result: 'deferred', tx: 'D2', recipients: ['a@x.example'] }), O)
       await recordAttempt(redis, attempt({ tenant: t, ip: source, at: at('2026-06-30T22:33:00Z'), result: 'bounced' }), O)
       assert.deepEqual(await redis.hgetall(keys.usageDay(t, '2026-06-30')), { delivered: '1' })
       assert.deepEqual(await redis.hgetall(keys.usageDay(t, '2026-07-01')), { delivered: '1', deferred: '2', bounced: '1' })
@@ -159,6 +167,45 @@ describe('ledger and investigations (real Redis)', () => {
       assert.deepEqual(await redis.hgetall(keys.usageDay(u, '2026-07-01')), { bytes: '10', delivered: '1' })
       const kept = await redis.ttl(keys.usageDay(u, '2026-07-01'))
       assert.ok(kept <= 1234567 && kept > 1234500, String(kept))
+    })
+
+    it('counts recipients, not attempts: a deferred recipient once per message however many retries, delivered and bounced ones each', async () => {
+      const [t, source] = [tenant('per'), ip()]
+      const day = '2026-11-27'
+      // a message to four recipients: all four wait, three wait again, then two are delivered and one bounces
+      const four = ['A@x.example', 'b@x.example', 'c@x.example', 'd@x.example']
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M1', result: 'deferred', rcpts: 4, recipients: four }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M1', result: 'deferred', rcpts: 3, recipients: ['a@x.example', 'b@x.example', 'c@x.example'] }), O)
+      assert.deepEqual(deliveryCounts(await redis.hgetall(keys.usageDay(t, day))), { delivered: 0, deferred: 4, bounced: 0 }, 'the second wait counts nobody again (case ignored)')
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M1', result: 'delivered', rcpts: 3, recipients: ['a@x.example', 'b@x.example'] }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M1', result: 'bounced', rcpts: 1, recipients: ['c@x.example'] }), O)
+      // the same address in another message is another recipient
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M2', result: 'deferred', rcpts: 1, recipients: ['a@x.example'] }), O)
+      assert.deepEqual(deliveryCounts(await redis.hgetall(keys.usageDay(t, day))), { delivered: 2, deferred: 5, bounced: 1 })
+      const set = await redis.ttl(keys.ledgerDeferred(t, 'M1'))
+      assert.ok(set > 29 * 86400 && set <= 30 * 86400, `the memory of who waited outlives any retry schedule: ${set}`)
+      // the hour hash of the IP still counts attempts
+      const { tenants: rows } = await ipTraffic(redis, source, new Date('2026-11-27T14:00:00Z'), new Date('2026-11-27T14:00:00Z'))
+      assert.deepEqual([rows[0].attempts, rows[0].deferred, rows[0].delivered, rows[0].bounced], [5, 3, 1, 1])
+      // an attempt with no recipient list counts its rcpts
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'M3', result: 'delivered', rcpts: 3 }), O)
+      assert.equal(deliveryCounts(await redis.hgetall(keys.usageDay(t, day))).delivered, 5)
+    })
+
+    it('mail Posta sends about a tenant (bounces, notices) is ledgered under it, apart from its own results', async () => {
+      const [t, source] = [tenant('dsn'), ip()]
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'DSN1', kind: 'dsn', result: 'deferred', recipients: ['s@y.example'] }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'DSN1', kind: 'dsn', result: 'delivered', recipients: ['s@y.example'] }), O)
+      await recordAttempt(redis, attempt({ tenant: t, ip: source, tx: 'Q1', kind: 'notice', result: 'delivered', recipients: ['ops@y.example'] }), O)
+      const h = await redis.hgetall(keys.usageDay(t, '2026-11-27'))
+      assert.deepEqual(h, { dsn_deferred: '1', dsn_delivered: '1', notice_delivered: '1' })
+      assert.deepEqual(deliveryCounts(h), { delivered: 0, deferred: 0, bounced: 0 }, "not the tenant's own delivery results")
+      const { tenants: rows } = await ipTraffic(redis, source, new Date('2026-11-27T14:00:00Z'), new Date('2026-11-27T14:00:00Z'))
+      assert.deepEqual(rows, [{ tenant: t, attempts: 0, delivered: 0, deferred: 0, bounced: 0, bytes: 0, rcpts: 0, newdomains: 0, dsn_attempts: 2, dsn_delivered: 1 }])
+      assert.deepEqual((await recentAttempts(redis, t)).map((a) => `${a.kind} ${a.result} ${a.tx}`).sort(), ['dsn deferred DSN1', 'dsn delivered DSN1', 'notice delivered Q1'], 'in its recent attempts, with their kind')
+      assert.equal(await redis.hexists(keys.ledgerDomains(t), 'example.net'), 0, 'a bounce is not a new destination of the tenant')
+      assert.equal(resultField('message', 'bounced'), 'bounced')
+      assert.equal(resultField('dsn', 'bounced'), 'dsn_bounced')
     })
 
     it('hourly keys live hourly_days', async () => {

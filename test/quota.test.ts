@@ -408,14 +408,17 @@ describe('quota (real Redis)', function () {
         package_bytes: 10_000,
         topup_bytes: 2000,
         resets_at: '2026-11-30T23:00:00.000Z',
+        delivered: 0,
+        deferred: 0,
+        bounced: 0,
         days: undefined,
       })
       assert.deepEqual(days, [
-        { day: '2026-11-01', bytes: 0, messages: 0, recipients: 0 },
-        { day: '2026-11-02', bytes: 1000, messages: 1, recipients: 1 },
-        { day: '2026-11-03', bytes: 1000, messages: 1, recipients: 2 },
-        { day: '2026-11-04', bytes: 0, messages: 0, recipients: 0 },
-        { day: '2026-11-05', bytes: 234, messages: 1, recipients: 1 },
+        { day: '2026-11-01', bytes: 0, messages: 0, recipients: 0, delivered: 0, deferred: 0, bounced: 0 },
+        { day: '2026-11-02', bytes: 1000, messages: 1, recipients: 1, delivered: 0, deferred: 0, bounced: 0 },
+        { day: '2026-11-03', bytes: 1000, messages: 1, recipients: 2, delivered: 0, deferred: 0, bounced: 0 },
+        { day: '2026-11-04', bytes: 0, messages: 0, recipients: 0, delivered: 0, deferred: 0, bounced: 0 },
+        { day: '2026-11-05', bytes: 234, messages: 1, recipients: 1, delivered: 0, deferred: 0, bounced: 0 },
       ])
       assert.equal(days.reduce((s, d) => s + d.bytes, 0), u.used_bytes)
       assert.equal(days.reduce((s, d) => s + d.messages, 0), u.messages)

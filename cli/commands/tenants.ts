@@ -133,9 +133,15 @@ export const commands: Record<string, Command> = {
           `limit      ${formatSize(u.limit_bytes)} (package ${u.package} ${formatSize(u.package_bytes)}${u.topup_bytes ? ` + top-up ${formatSize(u.topup_bytes)}` : ''})`,
           `remaining  ${formatSize(u.remaining_bytes)} (${u.remaining_bytes} bytes), ${u.percent}% used`,
           `resets     ${formatDay(new Date(u.resets_at), ctx.settings.timeZone)}`,
+          `delivery   ${u.delivered} delivered, ${u.deferred} deferred, ${u.bounced} bounced (recipients)`,
           '',
-          u.days.some((d) => d.messages > 0)
-            ? table([['DAY', 'BYTES', 'MESSAGES', 'RECIPIENTS'], ...u.days.filter((d) => d.messages > 0).map((d) => [d.day, formatSize(d.bytes), String(d.messages), String(d.recipients)])])
+          u.days.some((d) => d.messages > 0 || d.delivered + d.deferred + d.bounced > 0)
+            ? table([
+                ['DAY', 'BYTES', 'MESSAGES', 'RECIPIENTS', 'DELIVERED', 'DEFERRED', 'BOUNCED'],
+                ...u.days
+                  .filter((d) => d.messages > 0 || d.delivered + d.deferred + d.bounced > 0)
+                  .map((d) => [d.day, formatSize(d.bytes), String(d.messages), String(d.recipients), String(d.delivered), String(d.deferred), String(d.bounced)]),
+              ])
             : 'no traffic yet this month',
         ].join('\n'),
       )
