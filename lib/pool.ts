@@ -163,3 +163,43 @@ export async function poolView(redis: Redis, o: RotationOptions, now = new Date(
     last_use: lastUse[p.ip] ? new Date(Number(lastUse[p.ip])).toISOString() : null,
   }))
 }
+
+/** A receiving MX address as Haraka tries it, with the pool IP (and its HELO) the delivery leaves from. */
+export interface SourcedMx {
+  exchange: string
+  priority: number
+  bind: string
+  bind_helo: string
+}
+
+/**
+ * The source of a delivery, per address family of the MX addresses: the message's sticky IP while it is usable for
+ * its family, else the next usable IP of that family in turn (`turn` is the caller's round-robin counter). MX
+ * addresses of a family with no usable IP are left out, so a dual-stack MX reachable only through a suspended family
+ * is tried on the other one. Sorted by MX priority; ties keep their order.
+ */
+export function chooseSources<T extends { exchange: string; priority: number }>(
+  mxs: T[], usable: PoolEntry[], sticky: string | null, turn: () => number,
+): (T & SourcedMx)[] {
+  const chosen = new Map<number, PoolEntry>()
+  const stuck = usable.find((p) => p.ip === sticky)
+  if (stuck) chosen.set(ipFamily(stuck.ip), stuck)
+  for (const fam of [4, 6] as const) {
+    if (chosen.has(fam) || !mxs.some((mx) => ipFamily(mx.exchange) === fam)) continue
+    const candidates = usable.filter((p) => ipFamily(p.ip) === fam)
+    if (candidates.length) chosen.set(fam, candidates[turn() % candidates.length])
+  }
+  return mxs
+    .filter((mx) => chosen.has(ipFamily(mx.exchange)))
+    .map((mx) => ({ ...mx, bind: chosen.get(ipFamily(mx.exchange))!.ip, bind_helo: chosen.get(ipFamily(mx.exchange))!.helo }))
+    .sort((a, b) => a.priority - b.priority)
+}
+
+/**
+ * The pool IP a delivery actually left from: the bind of the MX address that answered (`mxIp`, from Haraka's
+ * delivered/deferred/bounce hooks), which on a dual-stack pool need not be the first one planned.
+ */
+export function sourceOf(list: SourcedMx[], mxIp: string | undefined): string | undefined {
+  const ip = mxIp?.replace(/^\[|\]$/g, '').replace(/^::ffff:/, '')
+  return (ip && list.find((mx) => mx.exchange === ip)?.bind) || undefined
+}

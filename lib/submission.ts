@@ -144,3 +144,16 @@ export function noticeOf(notes: Notes | null | undefined): { kind: string; tenan
   const kind = str(notes?.[F.notice])
   return kind ? { kind, tenant: str(notes?.[F.noticeTenant]) } : undefined
 }
+
+/**
+ * The notes of a bounce (DSN) Posta sends to the sender of a tenant's failed message: a notice of kind `dsn` about
+ * that tenant (ledgered under it, never counted in its quota), naming the transaction that failed.
+ */
+export function bounceNotes(tenant: string, tx: string): Notes {
+  return { ...noticeNotes('dsn', tenant), posta_bounce_of: tx }
+}
+
+/** The transaction a DSN reports on, when these are a DSN's notes. */
+export function bounceOf(notes: Notes | null | undefined): string | undefined {
+  return noticeOf(notes)?.kind === 'dsn' ? str(notes?.posta_bounce_of) : undefined
+}

@@ -7,7 +7,7 @@ import * as dns from 'node:dns'
 import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import {
-  addIp, checkDns, getIp, getPool, getPoolFresh, ipFamily, ipHistory, normaliseIp, poolView, reinstateIp, removeIp, suspendIp,
+  addIp, checkDns, chooseSources, getIp, getPool, getPoolFresh, ipFamily, ipHistory, normaliseIp, poolView, reinstateIp, removeIp, sourceOf, suspendIp, type PoolEntry,
 } from '../lib/pool'
 import type { RedisClient } from '../lib/redis'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../lib/rotation'
@@ -328,5 +328,46 @@ describe('pool (real Redis)', () => {
       assert.deepEqual(empty.length, 1)
       assert.match(empty[0], /is empty, not mta7/)
     })
+  })
+})
+
+describe('pool: the source of a delivery (chooseSources, sourceOf)', () => {
+  const entry = (ip: string): PoolEntry => ({ ip, helo: `h-${ip}`, state: 'active', since: '', added_at: '' })
+  const v4a = entry('198.51.100.1')
+  const v4b = entry('198.51.100.2')
+  const v6 = entry('2001:db8::1')
+  const mxs = [
+    { exchange: '2001:db8:ffff::25', priority: 10 }, // haraka-net-utils lists an MX's AAAA before its A
+    { exchange: '203.0.113.25', priority: 10 },
+    { exchange: '203.0.113.99', priority: 5 },
+  ]
+
+  it('one source per family, the sticky IP first, by MX priority', () => {
+    let n = 0
+    const list = chooseSources(mxs, [v4a, v4b, v6], '198.51.100.2', () => n++)
+    assert.deepEqual(list.map((m) => [m.exchange, m.bind, m.bind_helo]), [
+      ['203.0.113.99', '198.51.100.2', 'h-198.51.100.2'],
+      ['2001:db8:ffff::25', '2001:db8::1', 'h-2001:db8::1'],
+      ['203.0.113.25', '198.51.100.2', 'h-198.51.100.2'],
+    ])
+    assert.equal(n, 1, 'the turn advances for the family without a sticky IP only')
+  })
+
+  it('a family with no usable IP is left out; none usable gives nothing', () => {
+    assert.deepEqual(chooseSources(mxs, [v4a], null, () => 0).map((m) => m.exchange), ['203.0.113.99', '203.0.113.25'])
+    assert.deepEqual(chooseSources(mxs, [v6], null, () => 0).map((m) => m.exchange), ['2001:db8:ffff::25'])
+    assert.deepEqual(chooseSources(mxs, [], null, () => 0), [])
+    assert.deepEqual(chooseSources(mxs, [v4a], '10.9.9.9', () => 0).map((m) => m.bind), ['198.51.100.1', '198.51.100.1'], 'an unusable sticky IP is ignored')
+  })
+
+  it('sourceOf names the IP of the MX address that answered, not the first planned', () => {
+    const list = chooseSources(mxs, [v4a, v6], null, () => 0)
+    assert.equal(sourceOf(list, '203.0.113.25'), '198.51.100.1')
+    assert.equal(sourceOf(list, '2001:db8:ffff::25'), '2001:db8::1')
+    assert.equal(sourceOf(list, '[2001:db8:ffff::25]'), '2001:db8::1')
+    assert.equal(sourceOf(list, '::ffff:203.0.113.99'), '198.51.100.1')
+    assert.equal(sourceOf(list, '192.0.2.1'), undefined)
+    assert.equal(sourceOf(list, undefined), undefined)
+    assert.equal(sourceOf([], '203.0.113.25'), undefined)
   })
 })

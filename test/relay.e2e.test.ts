@@ -74,7 +74,7 @@ describe('relay end to end (real Redis, Haraka, sink)', function () {
       const tx = /Message Queued \(([^)]+)\)/.exec(info.response)![1]
       const queued = await haraka.waitForLog(new RegExp(`\\[posta-relay\\] queued .*tx=${tx.replace(/\./g, '\\.')}.*`))
       assert.match(queued[0], new RegExp(`tenant=${creds.tenant} auth_user=${creds.login.replace(/\./g, '\\.')} client_ip=127\\.0\\.0\\.1`))
-      const delivered = await haraka.waitForLog(new RegExp(`\\[posta-outbound\\] delivered tenant=${creds.tenant} .*tx=${tx.replace(/\./g, '\\.')}\\.\\d.*result=delivered`))
+      const delivered = await haraka.waitForLog(new RegExp(`\\[posta-outbound\\] delivered tenant=${creds.tenant} .*tx=${tx.replace(/\./g, '\\.')} delivery=${tx.replace(/\./g, '\\.')}\\.\\d .*result=delivered`))
       assert.ok(delivered)
     })
   }

@@ -1,16 +1,23 @@
 // posta-outbound: static routes before MX lookup; the source IP of each delivery from the current rotation slot of
 // the pool (never a suspended IP, never the machine's default address while a pool exists); the delivery ledger
-// and one log line per delivery result with tenant and source IP.
+// and one log line per delivery result with tenant and source IP; bounces in the tenant's language, ledgered under
+// the tenant. docs/pool.md and docs/bounces.md tell the design.
+import * as path from 'node:path'
+import { isExpiry, recipientLine, txOfDelivery, type RecipientOutcome } from '../../lib/bounce'
 import { now } from '../../lib/clock'
-import { recordAttempt, type DeliveryResult, type LedgerOptions } from '../../lib/ledger'
+import { DEFAULT_LANGUAGE, type Language } from '../../lib/language'
+import { recordAttempt, type DeliveryResult, type LedgerOptions, type MailKind } from '../../lib/ledger'
 import { OUTBOUND_INI, TRAP_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
-import { getPoolFresh, ipFamily, type PoolEntry } from '../../lib/pool'
+import { chooseSources, getPoolFresh, ipFamily, sourceOf, type PoolEntry, type SourcedMx } from '../../lib/pool'
 import { activeIps, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
+import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes } from '../../lib/submission'
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
-import { addr, constants, getRedis, getSettings, guard, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { tenantLanguage } from '../../lib/tenants'
+import { addr, constants, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 import { loadIni } from '../shared/settings'
+import { deliveryNotes } from '../shared/submission'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const netUtils: {
@@ -41,6 +48,7 @@ let suppression: SuppressionOptions & { enabled: boolean } = { ...DEFAULT_SUPPRE
 export function register(this: Plugin) {
   load_outbound_ini.call(this)
   load_trap_ini.call(this)
+  localiseBounceTemplates()
 }
 
 function load_trap_ini(this: Plugin) {
@@ -77,6 +85,52 @@ export function hook_init_child(this: Plugin, next: Next) {
   init(this, next)
 }
 
+// ---- what Haraka's outbound keeps on a queued message, beyond shared/haraka.ts ----
+
+/** A recipient as Haraka's outbound keeps it: an Address with the remote server's reply (outbound/hmail.js). */
+type Recipient = Address & RecipientOutcome
+
+type BounceRenderer = (from: unknown, to: unknown, reason: unknown, header: unknown, cb: (err: unknown, lines?: string[]) => void) => void
+
+/** The outbound item with what this plugin keeps on it for the length of one attempt (in memory only). */
+type Outbound = HMailItem & {
+  todo: HMailItem['todo'] & { rcpt_to: Recipient[] }
+  /** This attempt's route: computed before the attempt (hook_send_email), handed to Haraka at get_mx. */
+  posta_plan?: Plan
+  populate_bounce_message_with_headers: BounceRenderer
+}
+
+/** Haraka's error about a message it bounces (hmail.js _bounce). */
+interface BounceError {
+  message?: string
+  mx?: { exchange?: string }
+  bounced_rcpt?: Recipient[]
+}
+
+// ---- routing: where an attempt goes and from which pool IP ----
+
+type Plan =
+  | { kind: 'mx'; list: Mx[]; sources: SourcedMx[] } // use this list as given
+  | { kind: 'haraka' } // no pool and no route: Haraka's own MX lookup and the default address
+  | { kind: 'deny'; message: string } // bounce
+  | { kind: 'soft'; message: string } // a failed attempt: retried on the schedule
+  | { kind: 'wait'; message: string } // no usable pool IP now: wait, no failure counted
+
+/**
+ * The MX addresses handed to Haraka for a delivery (by Haraka's delivery id), with their source IPs: tells which IP
+ * a result left from. Kept by id, not on the item: Haraka reports a partial failure on a new item split from it.
+ */
+const sourcesByDelivery = new Map<string, SourcedMx[]>()
+const SOURCES_KEPT = 10000
+
+function keepSources(delivery: string, sources: SourcedMx[]) {
+  sourcesByDelivery.delete(delivery)
+  sourcesByDelivery.set(delivery, sources)
+  if (sourcesByDelivery.size > SOURCES_KEPT) sourcesByDelivery.delete(sourcesByDelivery.keys().next().value as string)
+}
+
+const deliveryId = (hmail: HMailItem) => hmail.todo?.uuid ?? hmail.uuid
+
 let usableMemo: { pool: PoolEntry[]; slot: number; usable: PoolEntry[] } | null = null
 
 /** The usable IPs of the current slot: active in the rotation and not suspended (memoised per pool and slot). */
@@ -89,14 +143,118 @@ function usableNow(pool: PoolEntry[]): PoolEntry[] {
   return usable
 }
 
-function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
-  const notes = hmail.todo?.notes ?? {}
+async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
+  const redis = getRedis(plugin)
+  const domain = hmail.todo.domain
+  const notes = deliveryNotes(hmail)
+  const tenant = tenantOf(notes)
+  const [route, pool, sticky, status] = await Promise.all([
+    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(hmail.todo.uuid ?? hmail.uuid)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
+  ])
+  if (status === 'closed') {
+    // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
+    markDropped(notes)
+    return { kind: 'deny', message: 'tenant closed' }
+  }
+  if (pool.length > 0 && usableNow(pool).length === 0) return { kind: 'wait', message: "no usable outbound IP (all of this slot's pool IPs are suspended)" }
+  let mxs: Mx[]
+  if (route) {
+    mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
+    hmail.logdebug(plugin, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
+  } else if (pool.length === 0) {
+    return { kind: 'haraka' }
+  } else {
+    try {
+      mxs = await netUtils.get_mx(domain)
+    } catch (err) {
+      return { kind: 'soft', message: `MX lookup for ${domain} failed: ${(err as Error).message}` }
+    }
+    if (!mxs.length) return { kind: 'deny', message: `no MX for ${domain}` }
+  }
+  const resolved = await netUtils.resolve_mx_hosts(mxs)
+  if (route) for (const mx of resolved) delete mx.from_dns // a route may point at this machine on purpose
+  if (pool.length === 0) return { kind: 'mx', list: resolved, sources: [] }
+  const list = chooseSources(resolved, usableNow(pool), sticky, () => roundRobin++)
+  if (!list.length) {
+    const families = new Set(resolved.map((mx) => ipFamily(mx.exchange)))
+    const mxText = resolved.map((m) => m.exchange).join(',') || mxs.map((m) => m.exchange).join(',')
+    // An IP of that family exists but is suspended or resting in this slot: wait for it. None at all: the pool
+    // cannot reach this destination, which is a real failure (retried, then bounced) until an operator adds one.
+    if (pool.some((p) => families.has(ipFamily(p.ip)))) return { kind: 'wait', message: `no usable outbound IP of the MX address family (mx ${mxText})` }
+    return { kind: 'soft', message: `the pool has no IP of the address family of ${domain}'s MX (${mxText})` }
+  }
+  return { kind: 'mx', list, sources: list }
+}
+
+/**
+ * Every attempt's route is decided here, before Haraka's MX step: only this hook can postpone an attempt without
+ * counting a failure (DELAY), so a wait for a usable pool IP never uses up the retry schedule nor ends in a bounce.
+ */
+export const hook_send_email = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
+  const p = await plan(this, hmail)
+  if (p.kind === 'wait') {
+    hmail.logwarn(this, `${p.message}: waiting ${cfg.waitSeconds}s`, deliveryFields(hmail))
+    return next(constants.delay, cfg.waitSeconds)
+  }
+  hmail.posta_plan = p
+  next()
+})
+
+export const hook_get_mx = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
+  // The plan of hook_send_email, made a moment ago for this attempt (made here only if that hook did not run).
+  const p = hmail.posta_plan ?? (await plan(this, hmail))
+  delete hmail.posta_plan
+  switch (p.kind) {
+    case 'haraka':
+      return next()
+    case 'deny':
+      return next(constants.deny, p.message)
+    case 'soft':
+    case 'wait': // only when the plan was made here: a race with a suspension
+      hmail.logwarn(this, `${p.message}: will retry`, deliveryFields(hmail))
+      return next(constants.denysoft, p.message)
+  }
+  keepSources(deliveryId(hmail), p.sources)
+  if (p.sources.length) {
+    const first = p.sources[0].bind
+    const notes = deliveryNotes(hmail)
+    setSourceIp(notes, first)
+    const id = deliveryId(hmail)
+    const sticky = await getRedis(this).get(keys.sticky(id))
+    if (first !== sticky) await getRedis(this).set(keys.sticky(id), first, 'EX', cfg.stickySeconds)
+  }
+  next(constants.ok, p.list)
+})
+
+// ---- results: log lines and the ledger ----
+
+/** The pool IP this attempt left from: the bind of the MX address that answered, else the first one planned. */
+function sourceIp(hmail: Outbound, mxIp?: string): string {
+  return sourceOf(sourcesByDelivery.get(deliveryId(hmail)) ?? [], mxIp) ?? sourceIpOf(deliveryNotes(hmail)) ?? 'default'
+}
+
+/** Whose mail this is, for the ledger: the tenant's own message, or mail Posta sent about a tenant. */
+function ownerOf(notes: Notes): { tenant: string; kind: MailKind } {
+  const own = tenantOf(notes)
+  if (own) return { tenant: own, kind: 'message' }
+  const notice = noticeOf(notes)
+  if (notice?.tenant) return { tenant: notice.tenant, kind: notice.kind === 'dsn' ? 'dsn' : 'notice' }
+  return { tenant: '', kind: 'message' }
+}
+
+function deliveryFields(hmail: Outbound, extra: Record<string, unknown> = {}) {
+  const notes = deliveryNotes(hmail)
+  const delivery = hmail.todo?.uuid ?? hmail.uuid
+  const owner = ownerOf(notes)
+  const dsnFor = bounceOf(notes)
   return {
-    tenant: (notes.tenant as string) ?? '-',
-    auth_user: (notes.auth_user as string) ?? '-',
-    client_ip: (notes.client_ip as string) ?? '-',
-    tx: hmail.todo?.uuid ?? hmail.uuid,
-    source_ip: (notes.posta_source_ip as string) ?? 'default',
+    ...senderFields(notes),
+    ...(owner.kind !== 'message' ? { tenant: owner.tenant, kind: owner.kind } : {}),
+    // the id the client saw in its 250; Haraka's own id of this delivery adds a per-domain suffix
+    tx: txOfDelivery(delivery),
+    delivery,
+    ...(dsnFor ? { dsn_for: dsnFor } : {}),
+    source_ip: sourceIpOf(notes) ?? 'default',
     domain: hmail.todo?.domain,
     from: addr(hmail.todo?.mail_from),
     to: (hmail.todo?.rcpt_to ?? []).map(addr).join(','),
@@ -104,130 +262,163 @@ function deliveryFields(hmail: HMailItem, extra: Record<string, unknown> = {}) {
   }
 }
 
-/** No usable IP in the pool: the message waits in the queue (no failure counted) rather than leave through a flagged one. */
-export const hook_send_email = guard('pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem) {
-  const pool = await getPoolFresh(getRedis(this))
-  if (pool.length > 0 && usableNow(pool).length === 0) {
-    hmail.logwarn(this, `no usable outbound IP (all of this slot's pool IPs are suspended): waiting ${cfg.waitSeconds}s`, deliveryFields(hmail))
-    return next(constants.delay, cfg.waitSeconds)
-  }
-  next()
-})
-
-export const hook_get_mx = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: HMailItem, domain: string) {
-  const redis = getRedis(this)
-  const id = hmail.todo?.uuid ?? hmail.uuid
-  const tenant = hmail.todo?.notes?.tenant as string | undefined
-  const [route, pool, sticky, status] = await Promise.all([
-    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(id)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
-  ])
-  if (status === 'closed') {
-    // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
-    hmail.todo.notes.posta_dropped = true
-    return next(constants.deny, 'tenant closed')
-  }
-  let mxs: Mx[]
-  if (route) {
-    mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
-    hmail.logdebug(this, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
-  } else if (pool.length === 0) {
-    return next() // a single-address install: Haraka's own MX lookup and the default address
-  } else {
-    mxs = await netUtils.get_mx(domain)
-    if (!mxs.length) return next(constants.deny, `no MX for ${domain}`)
-  }
-  if (pool.length === 0) return next(constants.ok, mxs)
-
-  const usable = usableNow(pool)
-  if (usable.length === 0) {
-    hmail.logwarn(this, 'no usable outbound IP: waiting in the queue', deliveryFields(hmail))
-    return next(constants.denysoft, 'no usable outbound IP')
-  }
-  const resolved = await netUtils.resolve_mx_hosts(mxs)
-  if (route) for (const mx of resolved) delete mx.from_dns // a route may point at this machine on purpose
-  // One source per address family: the message's sticky IP while it is usable, else the next in turn.
-  const chosen = new Map<number, PoolEntry>()
-  const stuck = usable.find((p) => p.ip === sticky)
-  if (stuck) chosen.set(ipFamily(stuck.ip), stuck)
-  for (const fam of [4, 6]) {
-    if (chosen.has(fam)) continue
-    const candidates = usable.filter((p) => ipFamily(p.ip) === fam)
-    if (candidates.length) chosen.set(fam, candidates[roundRobin++ % candidates.length])
-  }
-  const list = resolved
-    .filter((mx) => chosen.has(ipFamily(mx.exchange)))
-    .map((mx) => ({ ...mx, bind: chosen.get(ipFamily(mx.exchange))!.ip, bind_helo: chosen.get(ipFamily(mx.exchange))!.helo }))
-    .sort((a, b) => a.priority - b.priority)
-  if (!list.length) {
-    hmail.logwarn(this, 'no usable outbound IP of the MX address family: waiting in the queue', deliveryFields(hmail, { mx: resolved.map((m) => m.exchange).join(',') }))
-    return next(constants.denysoft, 'no usable outbound IP for this destination')
-  }
-  const source = list[0].bind
-  hmail.todo.notes.posta_source_ip = source
-  if (source !== sticky) await redis.set(keys.sticky(id), source, 'EX', cfg.stickySeconds)
-  next(constants.ok, list)
-})
-
-function record(plugin: Plugin, hmail: HMailItem, result: DeliveryResult, mx: string, response: string) {
-  const notes = hmail.todo?.notes ?? {}
+function record(plugin: Plugin, hmail: Outbound, result: DeliveryResult, mx: string, response: string, source: string, recipients: string[]) {
+  const notes = deliveryNotes(hmail)
+  const owner = ownerOf(notes)
+  const delivery = hmail.todo?.uuid ?? hmail.uuid
   const code = /^\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?/.exec(response)?.[0] ?? ''
   recordAttempt(getRedis(plugin), {
     at: Date.now(),
-    tenant: (notes.tenant as string) ?? '',
-    tx: hmail.todo?.uuid ?? hmail.uuid,
-    ip: (notes.posta_source_ip as string) ?? 'default',
+    tenant: owner.tenant,
+    kind: owner.kind,
+    tx: txOfDelivery(delivery),
+    delivery,
+    ip: source,
     domain: hmail.todo?.domain,
     mx,
     result,
     code,
     response: response.slice(0, 300),
-    size: Number(notes.size ?? 0),
+    size: sizeOf(notes),
     rcpts: hmail.todo?.rcpt_to?.length ?? 0,
+    recipients,
   }, cfg.ledger).catch((err: Error) => hmail.logerror(plugin, `ledger write failed: ${err.message}`, deliveryFields(hmail)))
 }
 
-export function hook_delivered(this: Plugin, next: Next, hmail: HMailItem, params: unknown[]) {
-  const [host, ip, response, delay, port] = params as [string, string, string, number, number]
-  hmail.loginfo(this, 'delivered', deliveryFields(hmail, { result: 'delivered', mx: host, mx_ip: ip, mx_port: port, response, delay }))
-  record(this, hmail, 'delivered', host, String(response ?? ''))
+/** The remote reply of an attempt: per recipient when the server answered about each, else Haraka's reason. */
+function responseOf(rcpts: Recipient[], fallback: string): string {
+  const replies = [...new Set(rcpts.map((r) => recipientLine(r, fallback, 'en')))]
+  return replies.join(' | ')
+}
+
+/** The MX an attempt reached: the one Haraka names, else the one its recipients' replies came from, else those planned. */
+function mxOf(hmail: Outbound, named?: string): string {
+  return named || hmail.todo?.rcpt_to?.map((r) => (r as { dsn_remote_mta?: string }).dsn_remote_mta).find(Boolean) || (sourcesByDelivery.get(deliveryId(hmail)) ?? []).map((s) => s.exchange).join(',')
+}
+
+export function hook_delivered(this: Plugin, next: Next, hmail: Outbound, params: unknown[]) {
+  const [host, ip, response, delay, port, , okRecips] = params as [string, string, string, number, number, string, Recipient[]]
+  const ok = (okRecips ?? hmail.todo?.rcpt_to ?? []).map(addr)
+  const source = sourceIp(hmail, ip)
+  hmail.loginfo(this, 'delivered', deliveryFields(hmail, { source_ip: source, result: 'delivered', mx: host, mx_ip: ip, mx_port: port, delivered: ok.join(','), response, delay }))
+  record(this, hmail, 'delivered', host, String(response ?? ''), source, ok)
   next()
 }
 
-export function hook_deferred(this: Plugin, next: Next, hmail: HMailItem, params: { delay: number; err: unknown }) {
+export function hook_deferred(this: Plugin, next: Next, hmail: Outbound, params: { delay: number; err: unknown; mx?: { exchange?: string } }) {
   const error = String((params?.err as Error)?.message ?? params?.err ?? '')
-  hmail.lognotice(this, 'deferred', deliveryFields(hmail, { result: 'deferred', retry_in: params?.delay, error }))
-  record(this, hmail, 'deferred', '', error)
+  const rcpts = hmail.todo?.rcpt_to ?? []
+  const mx = mxOf(hmail, params?.mx?.exchange)
+  const source = sourceIp(hmail, mx)
+  const response = responseOf(rcpts, error)
+  hmail.lognotice(this, 'deferred', deliveryFields(hmail, { source_ip: source, result: 'deferred', mx, response, retry_in: params?.delay, attempts: hmail.num_failures }))
+  record(this, hmail, 'deferred', mx, response, source, rcpts.map(addr))
   next()
 }
 
-export function hook_bounce(this: Plugin, next: Next, hmail: HMailItem, err: { message?: string; mx?: { exchange?: string }; bounced_rcpt?: BouncedRcpt[] }) {
-  const error = err?.message ?? String(err)
-  if (hmail.todo?.notes?.posta_dropped) {
-    hmail.lognotice(this, 'dropped: the tenant is closed, no delivery and no bounce', deliveryFields(hmail, { result: 'dropped' }))
-    return next(constants.ok) // anything but CONT: Haraka discards the mail without a DSN
+// ---- bounces ----
+
+/** While Haraka renders a bounce for a tenant (synchronously, see localiseBounceTemplates), what it is about. */
+let rendering: { lang: Language; tenant: string; tx: string } | null = null
+
+const TEMPLATES = new Set(['outbound.bounce_message', 'outbound.bounce_message_html', 'outbound.bounce_message_image'])
+
+/**
+ * Haraka reads its bounce templates by fixed names (outbound/hmail.js populate_bounce_message_with_headers), from
+ * the haraka-config instance it shares with us. While it renders a bounce for a tenant, a name
+ * `outbound.bounce_message*` is read as `outbound.bounce_message*.<lang>` when that file exists (the unsuffixed files are
+ * English): the tenant's language, with Haraka's own DSN (multipart/report, delivery-status, original headers) and no fork of it.
+ */
+function localiseBounceTemplates() {
+  const hmailDir = path.dirname(require.resolve('Haraka/outbound/hmail.js'))
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const config = require(require.resolve('haraka-config', { paths: [hmailDir] })) as { get: (...a: unknown[]) => unknown; __posta_lang?: boolean }
+  if (config.__posta_lang) return
+  const get = config.get
+  config.get = function (this: unknown, ...args: unknown[]) {
+    const name = args[0]
+    if (rendering && rendering.lang !== DEFAULT_LANGUAGE && typeof name === 'string' && TEMPLATES.has(name)) {
+      const local = get.call(this, `${name}.${rendering.lang}`, ...args.slice(1))
+      if (Array.isArray(local) && local.length) return local
+    }
+    return get.apply(this, args)
   }
+  config.__posta_lang = true
+}
+
+/**
+ * For the bounce of a tenant's message: Haraka renders it (reading the templates) and queues it (running
+ * pre_send_trans_email) in one synchronous run from this function; `rendering` says, meanwhile, in which language
+ * and for which tenant.
+ */
+function bounceInLanguage(hmail: Outbound, ctx: { lang: Language; tenant: string; tx: string }) {
+  const render = hmail.populate_bounce_message_with_headers
+  hmail.populate_bounce_message_with_headers = function (this: Outbound, ...args: Parameters<BounceRenderer>) {
+    const outer = rendering
+    rendering = ctx
+    try {
+      return render.apply(this, args)
+    } finally {
+      rendering = outer
+    }
+  }
+}
+
+/** The DSN of a tenant's message carries the tenant (as a notice about it): its delivery is ledgered under it. */
+export function hook_pre_send_trans_email(this: Plugin, next: Next, connection: { transaction?: { notes: Notes; mail_from?: Address } }) {
+  const tx = connection?.transaction
+  if (rendering && tx && !tx.mail_from?.user) Object.assign(tx.notes, bounceNotes(rendering.tenant, rendering.tx))
+  next()
+}
+
+/** Never lose a bounce: an error here (Redis unreachable) still sends Haraka's DSN, in the service's language. */
+export function hook_bounce(this: Plugin, next: Next, hmail: Outbound, err: BounceError) {
+  let called = false
+  const once = (code?: number) => {
+    if (called) return
+    called = true
+    next(code)
+  }
+  bounce(this, hmail, err).then(once, (e: Error) => {
+    hmail.logerror(this, `bounce handling failed, sending the bounce as is: ${e?.message ?? e}`, deliveryFields(hmail))
+    once()
+  })
+}
+
+async function bounce(plugin: Plugin, hmail: Outbound, err: BounceError): Promise<number | undefined> {
+  const notes = deliveryNotes(hmail)
+  const reason = err?.message ?? String(err)
+  if (isDropped(notes)) {
+    hmail.lognotice(plugin, 'dropped: the tenant is closed, no delivery and no bounce', deliveryFields(hmail, { result: 'dropped' }))
+    return constants.ok // anything but CONT: Haraka discards the mail without a DSN
+  }
+  const tenant = tenantOf(notes)
+  const todo = hmail.todo?.rcpt_to ?? []
   // Refused at RCPT: Haraka lists the refused recipients (a partial delivery splits them into their own bounce).
   // Refused after DATA: the reply is about the whole message, which tells one dead mailbox only when it had one recipient.
-  const rcpts = (err?.bounced_rcpt ?? []) as BouncedRcpt[]
-  const todo = (hmail.todo?.rcpt_to ?? []) as unknown as BouncedRcpt[]
-  if (suppression.enabled) suppressHardBounces(this, hmail, rcpts.length ? rcpts : todo.length === 1 ? todo : [])
-  hmail.lognotice(this, 'bounced', deliveryFields(hmail, { result: 'bounced', mx: err?.mx?.exchange, error }))
-  record(this, hmail, 'bounced', err?.mx?.exchange ?? '', error)
-  next()
-}
+  const refused = err?.bounced_rcpt ?? []
+  if (suppression.enabled && tenant) suppressHardBounces(plugin, hmail, refused.length ? refused : todo.length === 1 ? todo : [])
+  const mx = mxOf(hmail, err?.mx?.exchange)
+  const source = sourceIp(hmail, mx)
+  const response = responseOf(todo, reason)
+  const expiredRetries = isExpiry(reason)
+  hmail.lognotice(plugin, 'bounced', deliveryFields(hmail, {
+    source_ip: source, result: 'bounced', mx, response, attempts: hmail.num_failures + (expiredRetries ? 0 : 1), ...(expiredRetries ? { expired: true } : {}),
+  }))
+  record(plugin, hmail, 'bounced', mx, response, source, todo.map(addr))
+  if (!tenant || !hmail.todo?.mail_from?.user) return undefined // Haraka's own mail, or a bounce of a bounce (not sent)
 
-/** A recipient as Haraka's outbound keeps it: an Address with the remote server's reply (hmail.js). */
-interface BouncedRcpt {
-  address?: string
-  dsn_smtp_code?: string
-  dsn_smtp_extc?: string
-  dsn_smtp_response?: string
-  reason?: string
+  const lang = (await tenantLanguage(getRedis(plugin), tenant)) ?? getSettings().language
+  // Each recipient's line in the bounce ({extended_reason}): the receiving server's reply, and how long it was tried.
+  const expired = expiredRetries ? { attempts: hmail.num_failures, ms: Date.now() - hmail.todo.queue_time } : undefined
+  for (const r of todo) r.reason = recipientLine(r, reason, lang, expired)
+  bounceInLanguage(hmail, { lang, tenant, tx: txOfDelivery(hmail.todo.uuid ?? hmail.uuid) })
+  return undefined
 }
 
 /** Recipients that do not exist are suppressed for the tenant: its next RCPT to them is refused (posta-trap). */
-function suppressHardBounces(plugin: Plugin, hmail: HMailItem, rcpts: BouncedRcpt[]) {
-  const tenant = hmail.todo?.notes?.tenant as string | undefined
+function suppressHardBounces(plugin: Plugin, hmail: Outbound, rcpts: Recipient[]) {
+  const tenant = tenantOf(deliveryNotes(hmail))
   if (!tenant) return // a DSN or other mail of the relay itself
   for (const r of rcpts) {
     const address = r.address // an @haraka/email-address Address: user@host

@@ -385,7 +385,9 @@ async function warn(plugin: Plugin, tenant: string, pct: number, used: number, l
     outbound.send_email(cfg.from, contact, body, (code: number, msg: string) => {
       if (code === constants.ok) plugin.loginfo(plugin, 'quota notice queued', { ...fields, to: contact })
       else plugin.logerror(plugin, `quota notice not queued: ${msg}`, { ...fields, to: contact })
-    }, { notes: noticeNotes('quota', tenant) })
+      // skip_plugins: Haraka's hook runner reads notes.skip_plugins of the notice's transaction (a plain object here)
+      // as soon as any plugin has a pre_send_trans_email hook (posta-outbound has one)
+    }, { notes: { ...noticeNotes('quota', tenant), skip_plugins: [] } })
   } catch (err) {
     plugin.logerror(plugin, `quota notice failed: ${(err as Error).message}`, fields)
   }
