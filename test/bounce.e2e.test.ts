@@ -151,6 +151,13 @@ describe('bounces and delivery results end to end', function () {
     assert.match(dsnLine[0], new RegExp(`tx=${dsnAttempt.tx.replace(/\./g, '\\.')} `))
     const u = await usage(t.tenant)
     assert.equal(u.delivered, 0, "the tenant's delivered counts its own recipients only, not its bounces")
+    // who sent through the machine's own address (no pool here): the tenant, its one bounced attempt and its DSN
+    const traffic = await posta(['ip', 'traffic', 'default', '--json'], env)
+    assert.equal(traffic.code, 0, traffic.stderr)
+    const row = traffic.json().tenants.find((x: { tenant: string }) => x.tenant === t.tenant)
+    assert.deepEqual([row.attempts, row.bounced, row.delivered, row.dsn_attempts, row.dsn_delivered], [1, 1, 0, 1, 1])
+    assert.match((await posta(['ip', 'traffic', 'default'], env)).stdout, /DSN ATTEMPTS/)
+    assert.equal((await posta(['ip', 'traffic', 'defaults'], env)).code, 2, 'anything else is still an IP address')
   })
 
   it('an expired retry: an Italian bounce for an Italian tenant, deferred counted once per recipient', async () => {

@@ -73,20 +73,21 @@ export const commands: Record<string, Command> = {
     },
   },
   'ip traffic': {
-    usage: 'posta ip traffic <ip> [--since <time>] [--until <time>]',
-    summary: 'who sent through an IP (default: the last 24 hours), by tenant, from the delivery ledger (hourly)',
+    usage: 'posta ip traffic <ip|default> [--since <time>] [--until <time>]',
+    summary: "who sent through an IP (default: the last 24 hours), by tenant, from the delivery ledger (hourly); 'default' is the machine's own address (an empty pool)",
     options: WINDOW_OPTIONS,
     args: 1,
     async run(ctx) {
       const { since, until } = parseWindow(ctx.opts, now(), ctx.settings.timeZone)
-      const ip = normaliseIp(ctx.args[0])
+      // the ledger's name for deliveries from the machine's own address, when the pool is empty
+      const ip = ctx.args[0] === 'default' ? 'default' : normaliseIp(ctx.args[0])
       const r = await ipTraffic(ctx.redis, ip, since, until)
       const total = r.tenants.reduce((n, t) => n + t.bytes, 0)
       const rows = r.tenants.map((t) => ({ ...t, share: total ? Math.round((t.bytes / total) * 1000) / 10 : 0 }))
       print(ctx, { ip, since: since.toISOString(), until: until.toISOString(), tenants: rows }, () =>
         rows.length
           ? `${ip} from ${since.toISOString()} to ${until.toISOString()} (hourly, UTC)\n` +
-            table([['TENANT', 'SHARE', 'BYTES', 'ATTEMPTS', 'DELIVERED', 'DEFERRED', 'BOUNCED'], ...rows.map((t) => [t.tenant, `${t.share}%`, formatSize(t.bytes), String(t.attempts), String(t.delivered), String(t.deferred), String(t.bounced)])])
+            table([['TENANT', 'SHARE', 'BYTES', 'ATTEMPTS', 'DELIVERED', 'DEFERRED', 'BOUNCED', 'DSN ATTEMPTS'], ...rows.map((t) => [t.tenant, `${t.share}%`, formatSize(t.bytes), String(t.attempts), String(t.delivered), String(t.deferred), String(t.bounced), String(t.dsn_attempts)])])
           : `no traffic through ${ip} from ${since.toISOString()} to ${until.toISOString()}`,
       )
     },
