@@ -311,6 +311,22 @@ describe('spamtraps, bans and suppression end to end', function () {
     return sink.messages.find((m) => m.to.includes(rcpt))
   }
 
+  it('a trap hit by a tenant whose contact is at a free-mail domain (the package, or config/posta-freemail) bans the person, not the domain', async () => {
+    for (const provider of ['orange.fr', 't-online.de', 'tin.it']) {
+      const contact = `${uniqueName('jean').replace(/-/g, '')}@${provider}`
+      const t = await tenant(contact)
+      const c = await login(t)
+      assert.equal((await c.send(`MAIL FROM:<${contact}>`)).code, 250, 'a free-mail sender domain too (sender_domains=true here)')
+      assert.equal((await c.send(`RCPT TO:<bait@${baitDomain}>`)).raw, '550 5.7.1 Message refused by policy')
+      await c.close()
+      const [b] = (await posta(['ban', 'show', t.tenant, '--json'], env)).json()
+      assert.equal(b.contact_domain, provider)
+      assert.deepEqual(b.banned_domains, [], `${provider} is not banned`)
+      const other = await posta(['tenant', 'create', uniqueName('n'), '--package', 'traps', '--contact', `someone.else@${provider}`], env)
+      assert.equal(other.code, 0, `another person at ${provider} may still sign up: ${other.stderr}`)
+    }
+  })
+
   it('addresses that are not the trap are delivered: the trap tests above can fail', async () => {
     const t = await tenant()
     const to = [`bait2@${baitDomain}`, `bait@sub.${baitDomain}`] // another mailbox; an address entry is not a domain entry
