@@ -134,6 +134,22 @@ describe('posta-limits end to end (real Haraka, Redis, sink)', function () {
       const lines = small.log().split('\n').filter((l) => l.includes('too many recipients') && l.includes(`tx=${txOf(first)!} `))
       assert.equal(lines.length, 1, `one log line for the message, not one per refused RCPT:\n${lines.join('\n')}`)
     })
+    it('a client that goes on past max_recipients more refusals is disconnected with 421 4.5.3, logged once more', async () => {
+      const c = await login(small)
+      assert.equal((await c.send('MAIL FROM:<sender@customer.example>')).code, 250)
+      const rcpts = Array.from({ length: 12 }, (_, i) => `o${i}@${domain}`)
+      for (const r of rcpts) c.write(`RCPT TO:<${r}>`)
+      const codes: number[] = []
+      let last: SmtpReply | undefined
+      for (let i = 0; i < 11; i++) {
+        last = await c.read(10000)
+        codes.push(last.code)
+      }
+      assert.deepEqual(codes, [250, 250, 250, 250, 250, 452, 452, 452, 452, 452, 421])
+      assert.match(last!.raw, /^421 4\.5\.3 Too many recipients: at most 5 per message, and 5 more were refused; closing the connection$/)
+      assert.ok(await c.waitClosed(10000))
+      await small.waitForLog(/\[posta-limits\] connection closed: recipients kept coming after 452 .*max_recipients=5 refused=6/)
+    })
   })
 
   describe('connections per client', () => {

@@ -205,8 +205,8 @@ export function count_proxied(this: Plugin, next: Next, connection: Connection) 
 
 // ---- recipients per message ----
 
-/** Transactions whose refusal was already logged: one line per message, not one per extra RCPT. */
-const overRecipients = new WeakSet<Transaction>()
+/** Recipients refused past the limit, per message: one log line per message, and a bound on what Haraka keeps. */
+const overRecipients = new WeakMap<Transaction, number>()
 
 export function check_recipients(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
@@ -214,9 +214,16 @@ export function check_recipients(this: Plugin, next: Next, connection: Connectio
   const max = cfg.recipients.maxRecipients
   // Haraka adds the recipient under test to rcpt_to before the rcpt hooks (and takes it out again if refused)
   if (tx.rcpt_to.length - 1 < max) return next()
-  if (!overRecipients.has(tx)) {
-    overRecipients.add(tx)
+  const over = (overRecipients.get(tx) ?? 0) + 1
+  overRecipients.set(tx, over)
+  if (over === 1) {
     connection.lognotice(this, 'RCPT refused: too many recipients in one message', { ...messageFields(connection), max_recipients: max })
+  }
+  // Haraka keeps every refused recipient in the transaction's results: a client that goes on past another `max`
+  // refusals (a client honouring 452 stops at the first) is disconnected, so it cannot grow memory without end.
+  if (over > max) {
+    connection.lognotice(this, 'connection closed: recipients kept coming after 452', { ...messageFields(connection), max_recipients: max, refused: over })
+    return next(constants.denysoftdisconnect, DSN.create(421, `Too many recipients: at most ${max} per message, and ${max} more were refused; closing the connection`, 5, 3))
   }
   next(constants.denysoft, DSN.create(452, `Too many recipients: at most ${max} per message; send to the others in another message`, 5, 3))
 }
@@ -244,7 +251,7 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
   if (typeof original !== 'function') return next()
   conn.accumulate_data = function (this: DataConnection, line: Buffer) {
     const tx = this.transaction
-    if (!tx || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's own Received line is a string
+    if (!tx || !cfg.bareCr.enabled || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's Received line is a string
     let st = dataState.get(tx)
     if (!st) dataState.set(tx, (st = { lines: 0 }))
     st.lines++
@@ -264,6 +271,6 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
 export function refuse_bare_cr(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const line = tx ? dataState.get(tx)?.bareCrLine : undefined
-  if (line === undefined) return next()
+  if (line === undefined || !cfg.bareCr.enabled) return next()
   next(constants.deny, DSN.create(550, `Message refused: its line ${line} holds a bare CR (a carriage return not followed by a line feed), which SMTP does not allow; fix the line endings in the sending software`, 6, 0))
 }
