@@ -52,6 +52,17 @@ export const AUTH_INI = schema({
   },
 })
 
+/** posta-limits (lib/limits.ts, docs/limits.md): 0 is outside every range; a limit is turned off with enabled=false. */
+export const LIMITS_INI = schema({
+  file: 'posta-limits.ini',
+  sections: {
+    recipients: { enabled: boolean(true), max_recipients: integer(1000, 1, 100_000) },
+    connections: { enabled: boolean(true), max_per_client: integer(50, 1, 100_000) },
+    tls_handshake: { enabled: boolean(true), timeout_seconds: duration(10, 1, 3600, 'seconds') },
+    bare_cr: { enabled: boolean(true) },
+  },
+})
+
 export const MONITOR_INI = schema({
   file: 'posta-monitor.ini',
   sections: {
@@ -142,7 +153,7 @@ export const TRAP_INI = schema({
 })
 
 /** Every Posta ini that config/ ships, checked whole by `npm start` before Haraka starts. */
-export const SHIPPED_INIS: IniSchema[] = [AUTH_INI, MONITOR_INI, OUTBOUND_INI, QUOTA_INI, TRAP_INI] as unknown as IniSchema[]
+export const SHIPPED_INIS: IniSchema[] = [AUTH_INI, LIMITS_INI, MONITOR_INI, OUTBOUND_INI, QUOTA_INI, TRAP_INI] as unknown as IniSchema[]
 
 /** Reads one ini of a config directory (lib/ini.ts parser) against its schema; a missing file is all defaults. */
 export function readConfigFile<S extends Sections, P extends Section>(configDir: string, s: IniSchema<S, P>) {

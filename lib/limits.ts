@@ -1,75 +1,14 @@
-// Limits that keep one client from holding a shared server up: the settings of config/posta-limits.ini and the
+// Limits that keep one client from holding a shared server up: the type of config/posta-limits.ini's values and the
 // small pieces of logic that plugins/posta-limits applies (a per-client connection count, a refusal log that
 // writes one line per client and minute, the bare-CR test of a DATA line). Knows nothing of Haraka.
 // Clients are counted as lib/authguard counts them (clientKey): an IPv4 address, or an IPv6 /64.
+import { defaults, type IniValues } from './config'
+import { LIMITS_INI } from './inis'
 
-export interface LimitSettings {
-  recipients: { enabled: boolean; maxRecipients: number }
-  connections: { enabled: boolean; maxPerClient: number }
-  tlsHandshake: { enabled: boolean; timeoutSeconds: number }
-  bareCr: { enabled: boolean }
-}
+/** The values of config/posta-limits.ini (schema LIMITS_INI in lib/inis.ts, read by lib/config.ts). */
+export type LimitSettings = IniValues<typeof LIMITS_INI.sections>
 
-export const DEFAULT_LIMITS: LimitSettings = {
-  recipients: { enabled: true, maxRecipients: 1000 },
-  connections: { enabled: true, maxPerClient: 50 },
-  tlsHandshake: { enabled: true, timeoutSeconds: 10 },
-  bareCr: { enabled: true },
-}
-
-type IniSection = Record<string, unknown> | undefined
-
-/** A whole number within [min, max]; anything else (0 included, where min is 1) names the key and its range.
- * Errors carry no "=": posta-log escapes it in a message. */
-function int(section: IniSection, name: string, key: string, dflt: number, min: number, max: number): number {
-  const raw = section?.[key]
-  if (raw === undefined || raw === '') return dflt
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new Error(`posta-limits.ini [${name}] ${key}: ${String(raw)} is not a whole number from ${min} to ${max} (to turn the limit off, set its enabled to false)`)
-  }
-  return n
-}
-
-function bool(section: IniSection, name: string, dflt: boolean): boolean {
-  const raw = section?.enabled
-  if (raw === undefined || raw === '') return dflt
-  if (raw === true || raw === false) return raw
-  const s = String(raw).toLowerCase()
-  if (['true', 'yes', 'on', '1'].includes(s)) return true
-  if (['false', 'no', 'off', '0'].includes(s)) return false
-  throw new Error(`posta-limits.ini [${name}] enabled: ${String(raw)} is not true or false`)
-}
-
-/** Reads and checks config/posta-limits.ini as Haraka parsed it ({ section: { key: value } }); throws on bad input. */
-export function parseLimitSettings(ini: Record<string, IniSection>): LimitSettings {
-  const d = DEFAULT_LIMITS
-  const known: Record<string, string[]> = {
-    main: [], recipients: ['enabled', 'max_recipients'], connections: ['enabled', 'max_per_client'],
-    tls_handshake: ['enabled', 'timeout_seconds'], bare_cr: ['enabled'],
-  }
-  for (const [section, values] of Object.entries(ini)) {
-    if (!(section in known)) throw new Error(`posta-limits.ini: unknown section [${section}]`)
-    for (const key of Object.keys(values ?? {})) {
-      if (!known[section].includes(key)) throw new Error(`posta-limits.ini [${section}]: unknown key ${key}`)
-    }
-  }
-  return {
-    recipients: {
-      enabled: bool(ini.recipients, 'recipients', d.recipients.enabled),
-      maxRecipients: int(ini.recipients, 'recipients', 'max_recipients', d.recipients.maxRecipients, 1, 100000),
-    },
-    connections: {
-      enabled: bool(ini.connections, 'connections', d.connections.enabled),
-      maxPerClient: int(ini.connections, 'connections', 'max_per_client', d.connections.maxPerClient, 1, 100000),
-    },
-    tlsHandshake: {
-      enabled: bool(ini.tls_handshake, 'tls_handshake', d.tlsHandshake.enabled),
-      timeoutSeconds: int(ini.tls_handshake, 'tls_handshake', 'timeout_seconds', d.tlsHandshake.timeoutSeconds, 1, 3600),
-    },
-    bareCr: { enabled: bool(ini.bare_cr, 'bare_cr', d.bareCr.enabled) },
-  }
-}
+export const DEFAULT_LIMITS: LimitSettings = defaults(LIMITS_INI)
 
 /**
  * Open connections per client, in this process's memory: it cannot be unreachable, so it never fails open, and a

@@ -388,12 +388,14 @@ describe('posta-limits end to end (real Haraka, Redis, sink)', function () {
       return { code, log }
     }
 
+    const crit = (section: string, key: string, value: string, allowed: string) =>
+      new RegExp(`\\[CRIT\\] \\[-\\] \\[posta-limits\\] bad setting, not starting file=posta-limits\\.ini section=${section} key=${key}${value ? ` value=${esc(value)}` : ''} allowed="${esc(allowed)}`)
     for (const [ini, message] of [
-      ['[recipients]\nmax_recipients=0\n', /\[recipients\] max_recipients: 0 is not a whole number from 1 to 100000 \(to turn the limit off, set its enabled to false\)/],
-      ['[connections]\nmax_per_client=-3\n', /max_per_client: -3 is not a whole number from 1 to 100000/],
-      ['[tls_handshake]\ntimeout_seconds=1.5\n', /timeout_seconds: 1\.5 is not a whole number from 1 to 3600/],
-      ['[bare_cr]\nenabled=maybe\n', /\[bare_cr\] enabled: maybe is not true or false/],
-      ['[recipients]\nmax_recipient=10\n', /\[recipients\]: unknown key max_recipient/],
+      ['[recipients]\nmax_recipients=0\n', crit('recipients', 'max_recipients', '0', 'an integer from 1 to 100000')],
+      ['[connections]\nmax_per_client=-3\n', crit('connections', 'max_per_client', '-3', 'an integer from 1 to 100000')],
+      ['[tls_handshake]\ntimeout_seconds=1.5\n', crit('tls_handshake', 'timeout_seconds', '1.5', 'an integer from 1 to 3600 seconds')],
+      ['[bare_cr]\nenabled=maybe\n', crit('bare_cr', 'enabled', 'maybe', 'true or false')],
+      ['[recipients]\nmax_recipient=10\n', crit('recipients', 'max_recipient', '', 'known: enabled, max_recipients')],
     ] as const) {
       it(`Haraka does not start with ${ini.trim().replace(/\n/g, ' ')}, and says why`, async () => {
         const { code, log } = await startFails({ 'posta-limits.ini': ini })
@@ -414,10 +416,10 @@ describe('posta-limits end to end (real Haraka, Redis, sink)', function () {
       }
       try {
         fs.writeFileSync(file, original.replace('max_recipients=5', 'max_recipients=0'))
-        await small.waitForLog(/posta-limits\.ini not applied, the previous values stay: .*max_recipients: 0 is not/, 20000)
+        await small.waitForLog(/\[ERROR\] \[-\] \[posta-limits\] bad setting after an edit, the previous settings stay in force file=posta-limits\.ini section=recipients key=max_recipients value=0 /, 20000)
         assert.deepEqual(await rcptCodes(6), [250, 250, 250, 250, 250, 452])
         fs.writeFileSync(file, original.replace('max_recipients=5', 'max_recipients=2'))
-        await small.waitForLog(/posta-limits\.ini reloaded/, 20000)
+        await small.waitForLog(/\[posta-limits\] posta-limits\.ini reloaded/, 20000)
         assert.deepEqual(await rcptCodes(3), [250, 250, 452])
       } finally {
         fs.writeFileSync(file, original)

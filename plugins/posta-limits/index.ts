@@ -10,15 +10,17 @@
 import type * as net from 'node:net'
 import type * as tls from 'node:tls'
 import { clientKey } from '../../lib/authguard'
-import { bareCrIndex, ConnectionCount, DEFAULT_LIMITS, parseLimitSettings, RefusalLog, type LimitSettings } from '../../lib/limits'
+import { LIMITS_INI } from '../../lib/inis'
+import { bareCrIndex, ConnectionCount, DEFAULT_LIMITS, RefusalLog, type LimitSettings } from '../../lib/limits'
 import { constants, DSN, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { loadIni } from '../shared/settings'
 
 let cfg: LimitSettings = DEFAULT_LIMITS
 
 export function register(this: Plugin) {
   load_limits_ini.call(this)
   if (cfg.recipients.enabled) this.register_hook('rcpt', 'check_recipients', -100)
-  if (cfg.bareCr.enabled) {
+  if (cfg.bare_cr.enabled) {
     this.register_hook('connect_init', 'watch_data_lines')
     this.register_hook('data_post', 'refuse_bare_cr', -100)
   }
@@ -27,15 +29,9 @@ export function register(this: Plugin) {
 
 /** A bad value refuses to start (register), or keeps the values in force when edited on a running server. */
 function load_limits_ini(this: Plugin) {
-  const ini = this.config.get('posta-limits.ini', () => {
-    try {
-      load_limits_ini.call(this)
-      this.loginfo(this, 'posta-limits.ini reloaded')
-    } catch (err) {
-      this.logerror(this, `posta-limits.ini not applied, the previous values stay: ${(err as Error).message}`)
-    }
+  loadIni(this, LIMITS_INI, ({ values }) => {
+    cfg = values
   })
-  cfg = parseLimitSettings(ini)
 }
 
 // ---- connections per client, and the SMTPS handshake timeout (on the listening sockets) ----
@@ -122,7 +118,7 @@ function on_socket(plugin: Plugin, socket: Socket, smtps: boolean, admit: () => 
   let refuse = false
   if (cfg.connections.enabled && !fromBalancer(ip)) {
     const client = clientKey(ip)
-    const max = cfg.connections.maxPerClient
+    const max = cfg.connections.max_per_client
     if (connections.tryOpen(client, socket, max)) {
       socket.once('close', () => connections.close(client, socket))
     } else {
@@ -158,8 +154,8 @@ function watch_handshake(plugin: Plugin, socket: Socket, refuse: boolean) {
   const key = tuple(socket)
   const state: { refuse: boolean; timer?: NodeJS.Timeout } = { refuse }
   handshaking.set(key, state)
-  if (cfg.tlsHandshake.enabled) {
-    const seconds = cfg.tlsHandshake.timeoutSeconds
+  if (cfg.tls_handshake.enabled) {
+    const seconds = cfg.tls_handshake.timeout_seconds
     state.timer = setTimeout(() => {
       handshaking.delete(key)
       plugin.lognotice(plugin, 'SMTPS connection closed: no TLS handshake', {
@@ -182,7 +178,7 @@ function on_secure(cleartext: Socket, admit: () => void) {
   clearTimeout(state?.timer)
   if (!state?.refuse) return admit()
   cleartext.on('error', () => {})
-  refuse_socket(cleartext, cfg.connections.maxPerClient)
+  refuse_socket(cleartext, cfg.connections.max_per_client)
 }
 
 /**
@@ -194,7 +190,7 @@ export function count_proxied(this: Plugin, next: Next, connection: Connection) 
   if (!cfg.connections.enabled || !c.proxy?.ip || !c.client) return next()
   const socket = c.client
   const client = clientKey(connection.remote.ip)
-  const max = cfg.connections.maxPerClient
+  const max = cfg.connections.max_per_client
   if (connections.tryOpen(client, socket, max)) {
     socket.once('close', () => connections.close(client, socket))
     return next()
@@ -211,7 +207,7 @@ const overRecipients = new WeakMap<Transaction, number>()
 export function check_recipients(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (!tx || !cfg.recipients.enabled) return next()
-  const max = cfg.recipients.maxRecipients
+  const max = cfg.recipients.max_recipients
   // Haraka adds the recipient under test to rcpt_to before the rcpt hooks (and takes it out again if refused)
   if (tx.rcpt_to.length - 1 < max) return next()
   const over = (overRecipients.get(tx) ?? 0) + 1
@@ -251,7 +247,7 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
   if (typeof original !== 'function') return next()
   conn.accumulate_data = function (this: DataConnection, line: Buffer) {
     const tx = this.transaction
-    if (!tx || !cfg.bareCr.enabled || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's Received line is a string
+    if (!tx || !cfg.bare_cr.enabled || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's Received line is a string
     let st = dataState.get(tx)
     if (!st) dataState.set(tx, (st = { lines: 0 }))
     st.lines++
@@ -271,6 +267,6 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
 export function refuse_bare_cr(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const line = tx ? dataState.get(tx)?.bareCrLine : undefined
-  if (line === undefined || !cfg.bareCr.enabled) return next()
+  if (line === undefined || !cfg.bare_cr.enabled) return next()
   next(constants.deny, DSN.create(550, `Message refused: its line ${line} holds a bare CR (a carriage return not followed by a line feed), which SMTP does not allow; fix the line endings in the sending software`, 6, 0))
 }
