@@ -51,6 +51,9 @@ export async function startSink(host = '127.0.0.1'): Promise<Sink> {
       })
     },
   })
+  // smtp-server re-emits every connection's error on the server: a sending relay that is killed mid-delivery
+  // (ECONNRESET) must not crash the test process
+  server.on('error', () => {})
   await new Promise<void>((resolve) => server.listen(0, host, () => resolve()))
   sink.port = (server.server.address() as AddressInfo).port
   sink.host = host

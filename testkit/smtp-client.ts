@@ -204,6 +204,7 @@ export class SmtpClient {
     if (reply.code !== 220) throw new Error(`STARTTLS refused: ${reply.raw}`)
     const plain = this.socket as net.Socket
     this.detach(plain)
+    plain.on('error', () => {}) // from now on the TLS socket reports the connection's errors
     this.socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
       const t = tls.connect({ socket: plain, rejectUnauthorized: false }, () => {
         t.off('error', reject)
