@@ -112,6 +112,8 @@ const PUBLISHED: [keyof Settings, string, string][] = [
   ['smtpsPort', 'smtps_port', 'POSTA_SMTPS_PORT'],
   ['panelPort', 'panel_port', 'POSTA_PANEL_PORT'],
   ['language', 'language', 'POSTA_LANGUAGE'],
+  // the greeting name: its first label is reserved for new tenant slugs (lib/validate.ts checkNewSlug)
+  ['hostname', 'hostname', 'POSTA_HOSTNAME'],
 ]
 
 /** Written by `npm start`, so that a CLI run without the same environment still prints the right login and ports. */

@@ -96,8 +96,7 @@ export interface CreateTenantInput {
 
 /** The service's own host names a new slug may not collide with: POSTA_HOSTNAME and the pool's HELO names. */
 async function ownHosts(redis: Redis, settings: Settings): Promise<OwnHosts> {
-  const hostname = (settings as Settings & { hostname?: string }).hostname ?? (process.env.POSTA_HOSTNAME || `smtp.${settings.serviceDomain}`)
-  return { hostname, names: (await getPool(redis)).map((e) => e.helo), serviceDomain: settings.serviceDomain }
+  return { hostname: settings.hostname, names: (await getPool(redis)).map((e) => e.helo), serviceDomain: settings.serviceDomain }
 }
 
 /** Creates a tenant with one credential; all or nothing. Returns the password, which is stored only hashed. */

@@ -76,6 +76,18 @@ describe('posta tenant: contacts and slugs (child process, real Redis)', functio
     assert.equal(res.code, 0, `with another host name it is an ordinary slug: ${res.stderr}`)
   })
 
+  it('a CLI run without POSTA_HOSTNAME reserves the label of the host name the running service published', async () => {
+    const label = uniqueName('pub')
+    await r.client.hset(keys.published(), 'hostname', `${label}.relay.example`)
+    try {
+      assertRefused(await create(label, 'ops@example.net'), new RegExp(`tenant slug "${label}" is reserved`))
+      await assertNoTenant(label)
+    } finally {
+      await r.client.hdel(keys.published(), 'hostname')
+    }
+    assert.equal((await create(label, 'ops@example.net')).code, 0)
+  })
+
   it('tenant contact changes the contact; a bad one is refused and the contact stays', async () => {
     const slug = uniqueName('t')
     assert.equal((await create(slug, 'ops@example.net')).code, 0)

@@ -276,7 +276,7 @@ describe('tenants (real Redis)', () => {
 
     it("refuses POSTA_HOSTNAME's first label", async () => {
       const label = uniqueName('edge')
-      const own = { ...settings, hostname: `${label}.other.example` } as Settings
+      const own: Settings = { ...settings, hostname: `${label}.other.example` }
       await assert.rejects(createTenant(redis, own, { slug: label, package: pkg, contact: 'ops@example.net' }), /is reserved/)
       await assertNoTenant(label)
       // the same slug with another host name is an ordinary slug
