@@ -8,6 +8,7 @@
 // no hooks, no reverse DNS and no log lines, and a socket on the SMTPS port is watched from its first byte, before
 // Haraka knows of it.
 import type * as net from 'node:net'
+import * as path from 'node:path'
 import type * as tls from 'node:tls'
 import { clientKey } from '../../lib/authguard'
 import { LIMITS_INI } from '../../lib/inis'
@@ -71,8 +72,8 @@ function guard_listeners(plugin: Plugin, server: { listeners?: Listener[] }) {
     if (guarded.has(listener)) continue
     guarded.add(listener)
     const tlsServer = listener.tlsServer ?? (listener.has_tls ? (listener as unknown as tls.Server) : null)
-    gate(listener, 'connection', (socket, admit) => on_socket(plugin, socket, tlsServer !== null, admit))
-    if (tlsServer) gate(tlsServer, 'secureConnection', (cleartext, admit) => on_secure(cleartext, admit))
+    gate(plugin, listener, 'connection', (socket, admit) => on_socket(plugin, socket, tlsServer !== null, admit))
+    if (tlsServer) gate(plugin, tlsServer, 'secureConnection', (cleartext, admit) => on_secure(cleartext, admit))
   }
   if (!sweeper) {
     // drops connections whose close was never seen, so the maps stay as small as what is really open
@@ -85,28 +86,41 @@ function guard_listeners(plugin: Plugin, server: { listeners?: Listener[] }) {
 }
 
 /** Puts `decide` in front of the listeners Haraka (or Node's TLS server) has on `event`: they run only on admit(). */
-function gate(emitter: net.Server | tls.Server, event: string, decide: (socket: Socket, admit: () => void) => void) {
+function gate(plugin: Plugin, emitter: net.Server | tls.Server, event: string, decide: (socket: Socket, admit: () => void) => void) {
   const original = emitter.listeners(event) as ((...a: unknown[]) => void)[]
   emitter.removeAllListeners(event)
   emitter.on(event, function (this: unknown, socket: Socket) {
-    decide(socket, () => {
+    let admitted = false
+    const admit = () => {
+      admitted = true
       for (const fn of original) fn.call(this, socket)
-    })
+    }
+    try {
+      decide(socket, admit)
+    } catch (err) {
+      // An exception in a listener's event would reach Haraka's uncaughtException handler and end the process
+      // with all its sessions: a bug here must cost this one decision, not the server.
+      if (admitted) throw err
+      plugin.logerror(plugin, 'connection check failed, connection let through', { error: (err as Error).message, event })
+      admit()
+    }
   })
 }
 
 const tuple = (s: Socket) => `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`
 const plainIp = (ip: string) => ip.replace(/^::ffff:(?=\d+\.)/i, '')
 
+/** Haraka's own haraka-net-utils (resolved from Haraka's directory: the copy that decides who may send PROXY). */
+let netUtils: { is_haproxy_allowed(ip: string): boolean } | null = null
+
 /** Connections through a PROXY-protocol balancer are counted by the client the balancer names (count_proxied). */
 function fromBalancer(ip: string): boolean {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const netUtils = require('haraka-net-utils') as { is_haproxy_allowed(ip: string): boolean }
-  try {
-    return netUtils.is_haproxy_allowed(plainIp(ip))
-  } catch {
-    return false
+  if (!netUtils) {
+    const harakaDir = path.dirname(require.resolve('Haraka/package.json'))
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    netUtils = require(require.resolve('haraka-net-utils', { paths: [harakaDir] }))
   }
+  return netUtils!.is_haproxy_allowed(plainIp(ip))
 }
 
 const tooMany = (max: number) =>
