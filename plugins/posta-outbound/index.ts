@@ -408,7 +408,11 @@ async function bounce(plugin: Plugin, hmail: Outbound, err: BounceError): Promis
   record(plugin, hmail, 'bounced', mx, response, source, todo.map(addr))
   if (!tenant || !hmail.todo?.mail_from?.user) return undefined // Haraka's own mail, or a bounce of a bounce (not sent)
 
-  const lang = (await tenantLanguage(getRedis(plugin), tenant)) ?? getSettings().language
+  // Redis unreachable (the hot-path client fails within 500 ms): the bounce still goes, in the service's language
+  const lang = (await tenantLanguage(getRedis(plugin), tenant).catch((e: Error) => {
+    hmail.logwarn(plugin, `tenant language unknown (${e.message}): the bounce is in the service's language`, deliveryFields(hmail))
+    return undefined
+  })) ?? getSettings().language
   // Each recipient's line in the bounce ({extended_reason}): the receiving server's reply, and how long it was tried.
   const expired = expiredRetries ? { attempts: hmail.num_failures, ms: Date.now() - hmail.todo.queue_time } : undefined
   for (const r of todo) r.reason = recipientLine(r, reason, lang, expired)
