@@ -17,7 +17,7 @@ const isEmail = (s: string) => {
 }
 
 /** A resolver address: an IP, optionally with a port (IPv6 with a port in brackets). */
-const isResolver = (s: string) => {
+export const isResolver = (s: string) => {
   const m = /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(s)
   if (m) return net.isIP(m[1]) !== 0 && (m[2] === undefined || (Number(m[2]) >= 1 && Number(m[2]) <= 65535))
   return net.isIPv6(s)

@@ -5,6 +5,7 @@
 import * as net from 'node:net'
 import * as path from 'node:path'
 import type Redis from 'ioredis'
+import { isResolver } from './inis'
 import { keys } from './keys'
 import { DEFAULT_LANGUAGE, isLanguage, LANGUAGES, type Language } from './language'
 import { describeRedisUrl, redisOptionsFromUrl } from './redis'
@@ -25,6 +26,11 @@ export interface Settings {
   tls: { key: string; cert: string } | null
   /** The language of new tenants (their bounces), unless `posta tenant create --lang` says otherwise. */
   language: Language
+  /**
+   * The DNS resolvers of the service's own lookups (MX of outbound mail, the DNS checks of `posta ip add`, and the
+   * blocklist monitor when posta-monitor.ini names none): POSTA_RESOLVERS, host:port list; empty = the system's.
+   */
+  resolvers: string[]
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -90,6 +96,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   if (offset !== undefined && offset !== '' && !/^-?\d+$/.test(offset)) {
     throw new Error(`POSTA_CLOCK_OFFSET_MS=${offset} is refused: allowed is an integer number of milliseconds (unset in production)`)
   }
+  const resolvers = (env.POSTA_RESOLVERS ?? '').split(',').map((r) => r.trim()).filter(Boolean)
+  for (const r of resolvers) {
+    if (!isResolver(r)) throw new Error(`POSTA_RESOLVERS=${env.POSTA_RESOLVERS} is refused: allowed is a comma-separated list of IP addresses with optional ports, like 127.0.0.1:53,[::1]:53 (empty: the system's)`)
+  }
   return {
     serviceDomain,
     timeZone,
@@ -100,6 +110,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     hostname,
     tls: key ? { key, cert } : null,
     language,
+    resolvers,
   }
 }
 

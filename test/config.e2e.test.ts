@@ -39,7 +39,7 @@ describe('bad settings: no start', function () {
   })
 
   function npmStart(env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-    const e = { ...process.env, ...env }
+    const e: NodeJS.ProcessEnv = { ...process.env, POSTA_RESOLVERS: '127.0.0.1:9', ...env }
     delete e.REDIS_URL
     delete e.NODE_OPTIONS
     const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')], { env: e, cwd: PROJECT_ROOT })

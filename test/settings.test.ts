@@ -17,7 +17,9 @@ describe('settings: the environment', () => {
     const s = loadSettings({
       POSTA_SERVICE_DOMAIN: 'Soloposta.Biz.', POSTA_LISTEN: '127.0.0.1', POSTA_SMTP_PORT: '25', POSTA_HOSTNAME: 'mx1.soloposta.biz',
       POSTA_TLS_KEY: '/k.pem', POSTA_TLS_CERT: '/c.pem', REDIS_URL: 'redis://u:secret@10.0.0.1:6380/2', POSTA_CLOCK_OFFSET_MS: '-3600000',
+      POSTA_RESOLVERS: ' 127.0.0.1:5353, [::1]:53 ',
     })
+    assert.deepEqual(s.resolvers, ['127.0.0.1:5353', '[::1]:53'])
     assert.equal(s.serviceDomain, 'soloposta.biz')
     assert.equal(s.smtpPort, 25)
     assert.deepEqual(s.tls, { key: '/k.pem', cert: '/c.pem' })
@@ -36,6 +38,7 @@ describe('settings: the environment', () => {
     [{ POSTA_HOSTNAME: 'smtp_1' }, /^POSTA_HOSTNAME=smtp_1 is not a host name/],
     [{ POSTA_TLS_KEY: '/k.pem' }, /^POSTA_TLS_KEY and POSTA_TLS_CERT go together/],
     [{ POSTA_CLOCK_OFFSET_MS: '1h' }, /^POSTA_CLOCK_OFFSET_MS=1h is refused: allowed is an integer number of milliseconds/],
+    [{ POSTA_RESOLVERS: '127.0.0.1:53,dns.google' }, /^POSTA_RESOLVERS=127\.0\.0\.1:53,dns\.google is refused: allowed is a comma-separated list of IP addresses/],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL=http:\/\/127\.0\.0\.1:6379: expected redis:\/\//],
     [{ REDIS_URL: 'redis://u:hunter2@127.0.0.1:6379/x' }, /^REDIS_URL=redis:\/\/u:\*\*\*@127\.0\.0\.1:6379\/x: expected redis:\/\//],
   ]

@@ -39,6 +39,8 @@ describe('npm start (the one-command service)', function () {
       POSTA_SMTPS_PORT: String(ports.smtps),
       POSTA_PANEL_PORT: String(ports.panel),
       POSTA_SERVICE_DOMAIN: 'relay.example',
+      // the service's lookups (MX, PTR, the monitor's blocklists) stay on loopback (testkit/haraka.ts)
+      POSTA_RESOLVERS: '127.0.0.1:9',
     }
     delete env.REDIS_URL
     delete env.NODE_OPTIONS

@@ -12,7 +12,8 @@ export interface CliResult {
 
 export function posta(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const e: NodeJS.ProcessEnv = { ...process.env, ...env }
+    // the CLI's DNS lookups (posta ip add, monitor run) never leave loopback (testkit/haraka.ts TEST_RESOLVERS)
+    const e: NodeJS.ProcessEnv = { ...process.env, POSTA_RESOLVERS: '127.0.0.1:9', ...env }
     delete e.NODE_OPTIONS
     const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'posta.js'), ...args], { env: e, cwd: PROJECT_ROOT })
     let stdout = ''

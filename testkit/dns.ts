@@ -18,6 +18,8 @@ export interface TestDns {
   /** Breaks a zone's canary (127.0.0.2 not listed) or mends it. */
   breakCanary(zone: string, broken: boolean): void
   queries: number
+  /** Every name asked, lower case, in order (a test checks who asked what). */
+  asked: string[]
   close(): Promise<void>
 }
 
@@ -36,7 +38,7 @@ function reverse(ip: string): string {
 export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestDns> {
   const answers = new Map<string, Answer>()
   const broken = new Set<string>()
-  const t = { queries: 0 } as TestDns
+  const t = { queries: 0, asked: [] as string[] } as TestDns
   const server = dns2.createServer({
     udp: true,
     handle: (request: any, reply: (r: any) => void) => {
@@ -45,6 +47,7 @@ export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestD
       const response = Packet.createResponseFromRequest(request)
       const [q] = request.questions
       const name = String(q.name).toLowerCase()
+      if (t.asked.length < 100_000) t.asked.push(name)
       let a = answers.get(name)
       // canaries: every zone lists 127.0.0.2 unless broken; 127.0.0.1 is never listed
       if (a === undefined && name.startsWith('2.0.0.127.') && !broken.has(name.slice('2.0.0.127.'.length))) a = { a: ['127.0.0.2'], txt: 'canary' }

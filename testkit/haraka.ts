@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { parseIni } from '../lib/ini'
+import { monitorOptionsFromIni } from '../lib/monitor'
 import { buildHarakaDir, harakaBin, PROJECT_ROOT } from '../service/haraka-dir'
 import { canConnect, freePort, waitFor } from '../service/redis-server'
 import { ensureSelfSigned } from '../service/tls'
@@ -45,6 +47,36 @@ export function restartHaraka(node: HarakaNode, opts: StartHarakaOptions): Promi
 
 let certs: { key: string; cert: string } | null = null
 
+/**
+ * Where tests send the DNS lookups of the service (POSTA_RESOLVERS): a loopback port where nothing answers (an ICMP
+ * port-unreachable fails each lookup at once), so no test asks a public resolver an MX, a PTR or a blocklist.
+ */
+export const TEST_RESOLVERS = '127.0.0.1:9'
+
+/** True when every resolver of the list is on loopback (127.0.0.0/8 or ::1). */
+export function loopbackResolvers(list: string[]): boolean {
+  return list.length > 0 && list.every((r) => /^(127\.\d+\.\d+\.\d+(:\d+)?|\[::1\](:\d+)?|::1)$/.test(r))
+}
+
+/**
+ * The config overrides of a test Haraka, made hermetic: without a posta-monitor.ini of the test's own, the monitor is
+ * off (removed from config/plugins); a test's posta-monitor.ini must name loopback resolvers only (testkit/dns.ts).
+ * Throws for a test that would let a monitor cycle ask a public resolver or blocklist.
+ */
+export function hermeticOverrides(overrides: Record<string, string> = {}): Record<string, string> {
+  const plugins = overrides.plugins ?? fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8')
+  const monitorOn = /^\s*posta-monitor\s*$/m.test(plugins)
+  if (!monitorOn) return overrides
+  const ini = overrides['posta-monitor.ini']
+  if (ini === undefined) {
+    if (overrides.plugins !== undefined) throw new Error('testkit: a test that lists posta-monitor in its plugins must give a posta-monitor.ini with loopback resolvers (testkit/dns.ts)')
+    return { ...overrides, plugins: plugins.replace(/^\s*posta-monitor\s*$/m, '# posta-monitor (off in tests without a posta-monitor.ini of their own: testkit/haraka.ts)') }
+  }
+  const resolvers = monitorOptionsFromIni(parseIni(ini)).resolvers
+  if (!loopbackResolvers(resolvers)) throw new Error(`testkit: posta-monitor.ini resolvers=${resolvers.join(',') || '(empty: the system\'s)'} would ask a public resolver; use the test DNS server (testkit/dns.ts)`)
+  return overrides
+}
+
 export function testCerts(): { key: string; cert: string } {
   if (!certs) certs = ensureSelfSigned(path.join(os.tmpdir(), 'posta-test-tls'), 'posta.localhost')
   return certs
@@ -69,10 +101,10 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
     ? [opts.ports.smtp, opts.ports.submission, opts.ports.smtps]
     : [await freePort(host), await freePort(host), await freePort(host)]
   const { key, cert } = testCerts()
-  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: opts.overrides, extraPlugins: opts.extraPlugins })
+  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides), extraPlugins: opts.extraPlugins })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, ...opts.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, ...opts.env }
   delete env.NODE_OPTIONS // no ts-node hooks inside Haraka: it runs the compiled plugins
   const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)
@@ -139,10 +171,10 @@ export async function harakaRefuses(opts: StartHarakaOptions): Promise<{ code: n
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
   const [smtpPort, submissionPort, smtpsPort] = [await freePort(host), await freePort(host), await freePort(host)]
   const { key, cert } = testCerts()
-  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: opts.overrides })
+  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides) })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, ...opts.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, ...opts.env }
   delete env.NODE_OPTIONS
   const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)

@@ -34,7 +34,8 @@ export const commands: Record<string, Command> = {
     args: 0,
     async run(ctx) {
       const dir = process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config')
-      const o = monitorOptionsFromIni(readIni(path.join(dir, 'posta-monitor.ini')))
+      const read = monitorOptionsFromIni(readIni(path.join(dir, 'posta-monitor.ini')))
+      const o = read.resolvers.length ? read : { ...read, resolvers: ctx.settings.resolvers }
       const lines: string[] = []
       const log = (level: string) => (m: string) => lines.push(`${level} ${m}`)
       const r = await runCycle(ctx.redis, o, { node: `cli@${os.hostname()}`, log: { info: log('INFO'), notice: log('NOTICE'), warn: log('WARN'), crit: log('CRIT') }, now })

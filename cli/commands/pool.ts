@@ -3,6 +3,7 @@ import { now } from '../../lib/clock'
 import { InputError } from '../../lib/errors'
 import { ipTraffic } from '../../lib/ledger'
 import { dayOf } from '../../lib/period'
+import { makeResolver } from '../../lib/dnsbl'
 import { addIp, checkDns, getPool, ipHistory, normaliseIp, poolView, reinstateIp, removeIp, suspendIp } from '../../lib/pool'
 import { daySchedule } from '../../lib/rotation'
 import { formatSize } from '../../lib/size'
@@ -17,7 +18,7 @@ export const commands: Record<string, Command> = {
     async run(ctx) {
       if (typeof ctx.opts.helo !== 'string') throw new InputError('missing --helo <name> (the PTR name of the IP)')
       const e = await addIp(ctx.redis, ctx.args[0], ctx.opts.helo)
-      const warnings = await checkDns(e.ip, e.helo)
+      const warnings = await checkDns(e.ip, e.helo, makeResolver(ctx.settings.resolvers, 2000))
       for (const w of warnings) process.stderr.write(`posta: warning: ${w}\n`)
       print(ctx, { ...e, warnings }, () => `added ${e.ip} (helo ${e.helo})`)
     },

@@ -3,7 +3,7 @@
 import * as os from 'node:os'
 import { MONITOR_INI } from '../../lib/inis'
 import { claimCycle, monitorOptions, runCycle, type Logger, type MonitorOptions } from '../../lib/monitor'
-import { getRedis, type Next, type Plugin } from '../shared/haraka'
+import { getRedis, getSettings, type Next, type Plugin } from '../shared/haraka'
 import { loadIni } from '../shared/settings'
 
 let cfg: MonitorOptions
@@ -17,7 +17,9 @@ export function register(this: Plugin) {
 
 function load_monitor_ini(this: Plugin) {
   loadIni(this, MONITOR_INI, (read) => {
-    cfg = monitorOptions(read)
+    const o = monitorOptions(read)
+    // no resolvers of its own: the service's (POSTA_RESOLVERS), else the system's
+    cfg = o.resolvers.length ? o : { ...o, resolvers: getSettings().resolvers }
   })
 }
 

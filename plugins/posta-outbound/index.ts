@@ -16,7 +16,7 @@ import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, 
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
 import { tenantLanguage } from '../../lib/tenants'
 import { addr, constants, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
-import { loadIni } from '../shared/settings'
+import { loadIni, useServiceResolvers } from '../shared/settings'
 import { deliveryNotes } from '../shared/submission'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -46,6 +46,7 @@ let roundRobin = 0
 let suppression: SuppressionOptions & { enabled: boolean } = { ...DEFAULT_SUPPRESSION, enabled: true }
 
 export function register(this: Plugin) {
+  useServiceResolvers(getSettings().resolvers)
   load_outbound_ini.call(this)
   load_trap_ini.call(this)
   localiseBounceTemplates()

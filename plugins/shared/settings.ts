@@ -2,6 +2,7 @@
 // (lib/inis.ts). At start a refused value is logged (CRIT) and thrown from register(): Haraka does not start
 // (config/smtp.ini ignore_bad_plugins=0). On a reload (the file changed under a running Haraka) the previous values
 // stay in force and the refusal is logged (ERROR).
+import * as dns from 'node:dns'
 import { readSettings, SettingsError, type IniSchema, type Refusal, type ReadResult, type Section, type Sections } from '../../lib/config'
 import type { Plugin } from './haraka'
 
@@ -27,4 +28,16 @@ export function loadIni<S extends Sections, P extends Section>(plugin: Plugin, s
     if (reload) plugin.lognotice(plugin, `${schema.file} reloaded`)
   }
   load(false)
+}
+
+/**
+ * Points this process's DNS lookups (Node's default resolver, and haraka-net-utils' own, which get_mx uses) at
+ * POSTA_RESOLVERS when it is set; otherwise they stay on the system's resolvers.
+ */
+export function useServiceResolvers(resolvers: string[]): void {
+  if (!resolvers.length) return
+  dns.setServers(resolvers)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const netDns: { getDnsResolver(): { setServers(s: string[]): void } } = require('haraka-net-utils/lib/dns_config')
+  netDns.getDnsResolver().setServers(resolvers)
 }
