@@ -5,10 +5,9 @@
 import * as fs from 'node:fs'
 import type Redis from 'ioredis'
 import { canonicalContact, domainAndParents, inDomainSet, normaliseAddress, normaliseDomain, parseDomainList } from './addresses'
-import { InputError } from './errors'
+import { InputError, NotFoundError } from './errors'
 import { readConfigFile, TRAP_INI } from './inis'
 import { keys } from './keys'
-import { requireTenant } from './tenants'
 
 export interface Ban {
   tenant: string
@@ -116,7 +115,9 @@ export async function banTenant(
   const why = String(reason ?? '').trim()
   if (!why) throw new InputError('a ban needs a reason: --reason "<text>"')
   if (why.length > 500) throw new InputError('the reason is longer than 500 characters: keep it to a sentence and refer to the investigation')
-  const t = await requireTenant(redis, slug)
+  // the tenant's hash read here, not through lib/tenants (which imports this module for banReason)
+  const t = await redis.hgetall(keys.tenant(slug))
+  if (!t.slug) throw new NotFoundError(`unknown tenant "${slug}": see "posta tenant list"`)
   const at = new Date().toISOString()
   await redis.hset(keys.tenant(slug), { status: 'closed', updated_at: at, closed_at: at, closed_reason: why })
 

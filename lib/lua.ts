@@ -26,7 +26,9 @@ export const SCRIPTS: Record<string, number> = {
   quota_commit: 5,
   quota_reserve: 4,
   quota_state: 3,
+  tenant_allowance: 1,
   tenant_create: 2,
+  tenant_package: 1,
   tenant_status: 1,
 }
 

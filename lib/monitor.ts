@@ -39,6 +39,8 @@ export interface StoredCheck {
 export interface CycleReport {
   node: string
   started_at: string
+  /** The interval window this cycle claimed (claimCycle), when run by the service's schedule. */
+  window?: number
   duration_ms: number
   ips: number
   queries: number
@@ -73,14 +75,14 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 }
 
 export async function runCycle(
-  redis: Redis, o: MonitorOptions, ctx: { node: string; log: Logger; signals?: TenantSignals; now?: () => Date },
+  redis: Redis, o: MonitorOptions, ctx: { node: string; log: Logger; signals?: TenantSignals; now?: () => Date; window?: number },
 ): Promise<CycleReport> {
   const clock = ctx.now ?? (() => new Date())
   const t0 = Date.now()
   const started = clock()
   const resolver = makeResolver(o.resolvers, o.timeoutMs)
   const report: CycleReport = {
-    node: ctx.node, started_at: started.toISOString(), duration_ms: 0, ips: 0, queries: 0, zones: [], listed: [], unknown: 0,
+    node: ctx.node, started_at: started.toISOString(), ...(ctx.window !== undefined ? { window: ctx.window } : {}), duration_ms: 0, ips: 0, queries: 0, zones: [], listed: [], unknown: 0,
     suspended: [], cleared: [], reinstated: [], investigations: [], warnings: [],
   }
 
@@ -146,11 +148,21 @@ export async function runCycle(
     // only zones still configured count: a listing kept from a zone since removed from the ini must not hold a
     // suspension for ever, since nothing will ever clear it
     const actionable = Object.entries(stored).filter(([z, v]) => configured.has(z) && v.state === 'LISTED' && v.actionable)
-    if (newlyActionable.length && p.state !== 'suspended') {
+    // A new actionable listing opens an investigation whoever suspended the IP before: an operator's suspension
+    // (complaints, a false positive kept out) does not make a blocklist's verdict less worth looking into. Only an
+    // IP the monitor itself holds for an earlier listing gets no second one.
+    const heldByMonitor = p.state === 'suspended' && p.suspended_by === 'monitor' &&
+      Object.entries(stored).some(([z, v]) => configured.has(z) && v.state === 'LISTED' && v.actionable && !newlyActionable.some(([n]) => n === z))
+    if (newlyActionable.length && !heldByMonitor) {
       const [zone, v] = newlyActionable[0]
-      await suspendIp(redis, p.ip, `listed on ${zone} (${v.meaning})${v.txt ? `: ${v.txt}` : ''}`, 'monitor')
-      report.suspended.push(p.ip)
-      ctx.log.crit(`${p.ip} SUSPENDED: listed on ${newlyActionable.map(([z]) => z).join(', ')}`, { ip: p.ip, zones: newlyActionable.map(([z]) => z).join(','), meaning: v.meaning })
+      const zonesText = newlyActionable.map(([z]) => z).join(', ')
+      if (p.state !== 'suspended') {
+        await suspendIp(redis, p.ip, `listed on ${zone} (${v.meaning})${v.txt ? `: ${v.txt}` : ''}`, 'monitor')
+        report.suspended.push(p.ip)
+        ctx.log.crit(`${p.ip} SUSPENDED: listed on ${zonesText}`, { ip: p.ip, zones: newlyActionable.map(([z]) => z).join(','), meaning: v.meaning })
+      } else {
+        ctx.log.crit(`${p.ip} listed on ${zonesText}; already suspended by ${p.suspended_by ?? 'an operator'}, it stays so`, { ip: p.ip, zones: newlyActionable.map(([z]) => z).join(','), meaning: v.meaning, suspended_by: p.suspended_by ?? '-' })
+      }
       const until = clock()
       const inv = await investigate(redis, p.ip, new Date(until.getTime() - o.investigationHours * 3600000), until, {
         trigger: 'listing', evidence: newlyActionable.map(([z, st]) => ({ zone: z, ...st })), signals: ctx.signals, now: until,

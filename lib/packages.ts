@@ -1,6 +1,7 @@
 import type Redis from 'ioredis'
 import { NotFoundError } from './errors'
 import { keys } from './keys'
+import { runScript } from './lua'
 import { checkPackageName } from './validate'
 
 export interface Package {
@@ -26,14 +27,38 @@ export async function setPackage(redis: Redis, name: string, trafficBytes: numbe
     .hset(keys.package(name), { name, traffic_bytes: String(trafficBytes), updated_at: now })
     .sadd(keys.packages(), name)
     .exec()
-  // Each tenant keeps a copy of its package's allowance (the quota script reads only the tenant's own keys):
-  // bring the copies of this package's tenants up to date, so a change applies at once.
-  for (const slug of await redis.smembers(keys.tenants())) {
-    if ((await redis.hget(keys.tenant(slug), 'package')) === name) {
-      await redis.hset(keys.tenant(slug), 'traffic_bytes', String(trafficBytes))
-    }
-  }
+  await syncAllowance(redis, name, trafficBytes)
   return (await getPackage(redis, name))!
+}
+
+/**
+ * Each tenant keeps a copy of its package's allowance (the quota script reads only the tenant's own keys): brings the
+ * copies of this package's tenants to `bytes`, each only while that tenant is still on the package (a script), and
+ * again while the package's allowance changed meanwhile (a concurrent `package set`), so that every tenant ends with
+ * the allowance of the package it is on.
+ */
+export async function syncAllowance(redis: Redis, name: string, bytes: number): Promise<void> {
+  for (let applied = bytes; ;) {
+    for (const slug of await redis.smembers(keys.tenants())) {
+      await runScript<number>(redis, 'tenant_allowance', 1, [keys.tenant(slug)], [name, String(applied)])
+    }
+    const now = Number(await redis.hget(keys.package(name), 'traffic_bytes'))
+    if (now === applied || !Number.isSafeInteger(now)) return
+    applied = now
+  }
+}
+
+/**
+ * After a tenant was put on a package with the allowance `applied` (tenant create, package change): while the
+ * package's allowance differs (a "package set" meanwhile, which may have missed this tenant), takes the current one.
+ */
+export async function followAllowance(redis: Redis, slug: string, name: string, applied: number): Promise<void> {
+  for (;;) {
+    const now = Number(await redis.hget(keys.package(name), 'traffic_bytes'))
+    if (now === applied || !Number.isSafeInteger(now)) return
+    await runScript<number>(redis, 'tenant_allowance', 1, [keys.tenant(slug)], [name, String(now)])
+    applied = now
+  }
 }
 
 export async function getPackage(redis: Redis, name: string): Promise<Package | null> {

@@ -4,7 +4,7 @@ import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
 import { checkLanguage, DEFAULT_LANGUAGE, isLanguage, type Language } from './language'
 import { runScript } from './lua'
-import { requirePackage } from './packages'
+import { followAllowance, requirePackage } from './packages'
 import { generatePassword, hashPassword } from './password'
 import type { Settings } from './settings'
 import { getPool } from './pool'
@@ -125,6 +125,7 @@ export async function createTenant(redis: Redis, settings: Settings, input: Crea
   ])
   if (created !== 1) throw new InputError(`tenant "${slug}" already exists: pick another slug`)
   await redis.sadd(keys.tenants(), slug)
+  await followAllowance(redis, slug, pkg.name, pkg.traffic_bytes)
   return credentialsFor(local, slug, password, settings)
 }
 
@@ -183,7 +184,12 @@ export async function changePackage(redis: Redis, slug: string, packageName: str
   const t = await requireTenant(redis, slug)
   const pkg = await requirePackage(redis, packageName)
   if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its package cannot change`)
-  await redis.hset(keys.tenant(slug), { package: pkg.name, traffic_bytes: String(pkg.traffic_bytes), updated_at: new Date().toISOString() })
+  // package and allowance are written together; a ban meanwhile wins (the script refuses a closed tenant)
+  const moved = await runScript<number>(redis, 'tenant_package', 1, [keys.tenant(slug)], [pkg.name, String(pkg.traffic_bytes), new Date().toISOString()])
+  if (moved === -1) throw new InputError(`tenant "${slug}" is closed: its package cannot change`)
+  if (moved !== 1) throw new NotFoundError(`unknown tenant "${slug}": see "posta tenant list"`)
+  // a "package set" of the new package meanwhile may have missed this tenant: take the allowance it has now
+  await followAllowance(redis, slug, pkg.name, pkg.traffic_bytes)
   return (await getTenant(redis, slug))!
 }
 
@@ -211,8 +217,18 @@ export async function setTenantStatus(redis: Redis, slug: string, status: 'activ
   return (await getTenant(redis, slug))!
 }
 
+/**
+ * The tenant's status now, in one HGET: active, suspended, closed, or null for no such tenant. The one reader of a
+ * tenant's status for the plugins and the CLI (AUTH, MAIL/RCPT/DATA checks, delivery of queued mail).
+ */
+export async function tenantStatus(redis: Redis, slug: string): Promise<TenantStatus | null> {
+  const v = await redis.hget(keys.tenant(slug), 'status')
+  // a value this code does not know counts as suspended: it fails closed
+  return v === 'active' || v === 'suspended' || v === 'closed' ? v : v === null ? null : 'suspended'
+}
+
 /** What AUTH needs, in one round trip: the tenant's status and the stored hash of that login. */
 export async function authRecord(redis: Redis, slug: string, local: string): Promise<{ status: TenantStatus | null; hash: string | null }> {
-  const [status, hash] = await Promise.all([redis.hget(keys.tenant(slug), 'status'), redis.hget(keys.credentials(slug), local)])
-  return { status: status as TenantStatus | null, hash }
+  const [status, hash] = await Promise.all([tenantStatus(redis, slug), redis.hget(keys.credentials(slug), local)])
+  return { status, hash }
 }

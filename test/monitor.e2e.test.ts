@@ -105,7 +105,7 @@ describe('DNSBL monitor end to end', function () {
     return Object.fromEntries((r.json() as { ip: string }[]).map((p) => [p.ip, p as never]))
   }
 
-  async function cycles(): Promise<{ started_at: string; node: string }[]> {
+  async function cycles(): Promise<{ started_at: string; node: string; window?: number }[]> {
     return (await redis.client.lrange(keys.monitorCycles(), 0, -1)).map((v) => JSON.parse(v))
   }
 
@@ -120,8 +120,10 @@ describe('DNSBL monitor end to end', function () {
 
   it('runs exactly one cycle per interval across two nodes', async () => {
     await sleep(7000)
-    const c = await cycles()
-    const windows = c.map((x) => Math.floor(Date.parse(x.started_at) / 2000))
+    const c = (await cycles()).filter((x) => !x.node.startsWith('cli@')) // the service's cycles, not "posta monitor run"
+    // the window each cycle claimed: its start time may fall in the next window on a loaded machine
+    const windows = c.map((x) => x.window)
+    assert.ok(windows.every((w) => Number.isInteger(w)), `every cycle names its window: ${windows.join(',')}`)
     assert.ok(c.length >= 2, `cycles ran (${c.length})`)
     assert.equal(new Set(windows).size, windows.length, `one cycle per 2 s window: ${windows.join(',')}`)
     const nodes = new Set(c.map((x) => x.node))

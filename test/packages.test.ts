@@ -5,7 +5,7 @@ import { keys } from '../lib/keys'
 import { getPackage, listPackages, requirePackage, setPackage } from '../lib/packages'
 import type { RedisClient } from '../lib/redis'
 import { loadSettings } from '../lib/settings'
-import { createTenant } from '../lib/tenants'
+import { changePackage, createTenant } from '../lib/tenants'
 import { uniqueName, useTestRedis } from '../testkit/redis'
 
 describe('packages (real Redis)', () => {
@@ -56,6 +56,37 @@ describe('packages (real Redis)', () => {
     await setPackage(redis, mine, 3e9)
     assert.equal(await redis.hget(keys.tenant(a), 'traffic_bytes'), '3000000000')
     assert.equal(await redis.hget(keys.tenant(b), 'traffic_bytes'), '5000000000')
+  })
+
+  it('package set, package change and tenant create at once: every tenant ends with the allowance of the package it is on', async function () {
+    this.timeout(60000)
+    const settings = loadSettings({ POSTA_SERVICE_DOMAIN: 'posta.example', REDIS_URL: db.redis.url })
+    const [x, y] = [uniqueName('pkgx'), uniqueName('pkgy')]
+    await setPackage(redis, x, 1e9)
+    await setPackage(redis, y, 2e9)
+    const slugs: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const slug = uniqueName(`race${i}`)
+      await createTenant(redis, settings, { slug, package: i % 2 ? x : y, contact: 'ops@example.net' })
+      slugs.push(slug)
+    }
+    const check = async (round: number) => {
+      for (const slug of slugs) {
+        const [pkg, bytes] = await redis.hmget(keys.tenant(slug), 'package', 'traffic_bytes')
+        assert.equal(bytes, await redis.hget(keys.package(pkg!), 'traffic_bytes'), `round ${round}: ${slug} on ${pkg} has the allowance of its package`)
+      }
+    }
+    for (let round = 0; round < 15; round++) {
+      const ops: Promise<unknown>[] = []
+      for (let k = 0; k < 3; k++) {
+        ops.push(setPackage(redis, x, (round * 10 + k + 1) * 1e6), setPackage(redis, y, (round * 10 + k + 5) * 1e6))
+      }
+      for (const [i, slug] of slugs.entries()) ops.push(changePackage(redis, slug, (i + round) % 2 ? x : y))
+      const late = uniqueName(`late${round}`)
+      ops.push(createTenant(redis, settings, { slug: late, package: round % 2 ? x : y, contact: 'ops@example.net' }).then(() => slugs.push(late)))
+      await Promise.all(ops)
+      await check(round)
+    }
   })
 
   it('lists packages sorted by name', async () => {

@@ -38,8 +38,9 @@ async function tick(plugin: Plugin) {
   running = true
   try {
     const redis = getRedis(plugin)
-    if (!(await claimCycle(redis, cfg.intervalMs, node))) return
-    const r = await runCycle(redis, cfg, { node, log: logger(plugin) })
+    const at = Date.now()
+    if (!(await claimCycle(redis, cfg.intervalMs, node, at))) return
+    const r = await runCycle(redis, cfg, { node, log: logger(plugin), window: Math.floor(at / cfg.intervalMs) })
     plugin.loginfo(plugin, 'DNSBL cycle done', {
       node, ips: r.ips, queries: r.queries, listed: r.listed.length, unknown: r.unknown, suspended: r.suspended.join(',') || '-',
       unhealthy_zones: r.zones.filter((z) => !z.healthy).map((z) => z.zone).join(',') || '-', duration_ms: r.duration_ms,

@@ -14,7 +14,7 @@ import { activeIps, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
 import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes } from '../../lib/submission'
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
-import { tenantLanguage } from '../../lib/tenants'
+import { tenantLanguage, tenantStatus } from '../../lib/tenants'
 import { addr, constants, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 import { loadIni, useServiceResolvers } from '../shared/settings'
 import { deliveryNotes } from '../shared/submission'
@@ -150,7 +150,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   const notes = deliveryNotes(hmail)
   const tenant = tenantOf(notes)
   const [route, pool, sticky, status] = await Promise.all([
-    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(hmail.todo.uuid ?? hmail.uuid)), tenant ? redis.hget(keys.tenant(tenant), 'status') : null,
+    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(hmail.todo.uuid ?? hmail.uuid)), tenant ? tenantStatus(redis, tenant) : null,
   ])
   if (status === 'closed') {
     // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.

@@ -6,9 +6,9 @@ import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } f
 import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
 import { InputError } from '../../lib/errors'
 import { TRAP_INI } from '../../lib/inis'
-import { keys } from '../../lib/keys'
 import { isBanned, markBanned, tenantOf } from '../../lib/submission'
 import { suppressedUntil } from '../../lib/suppression'
+import { tenantStatus, type TenantStatus } from '../../lib/tenants'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 import { loadIni } from '../shared/settings'
@@ -94,8 +94,8 @@ function checked<A extends unknown[]>(what: string, fn: (this: Plugin, next: Nex
 }
 
 /** The tenant's status now (one HGET): a closed or suspended tenant's open sessions stop at their next command. */
-function status(plugin: Plugin, slug: string): Promise<string | null> {
-  return getRedis(plugin).hget(keys.tenant(slug), 'status')
+function status(plugin: Plugin, slug: string): Promise<TenantStatus | null> {
+  return tenantStatus(getRedis(plugin), slug)
 }
 
 export const hook_mail = checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
