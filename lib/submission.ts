@@ -66,6 +66,26 @@ export function senderFields(notes: Notes | null | undefined): Sender {
   return senderOf(notes) ?? { tenant: '-', auth_user: str(notes?.[F.authUser]) ?? '-', client_ip: str(notes?.[F.clientIp]) ?? '-' }
 }
 
+// ---- the login (connection.notes: set by posta-auth, read when each transaction starts) ----
+
+/** Who authenticated on a connection. connection.notes are not carried with a message: setSender copies them. */
+export interface Login {
+  tenant: string
+  auth_user: string
+}
+
+export function setLogin(connectionNotes: Notes, l: Login): void {
+  connectionNotes[F.tenant] = l.tenant
+  connectionNotes[F.authUser] = l.auth_user
+}
+
+/** The connection's login, or null before a successful AUTH. */
+export function loginOf(connectionNotes: Notes | null | undefined): Login | null {
+  const tenant = str(connectionNotes?.[F.tenant])
+  const authUser = str(connectionNotes?.[F.authUser])
+  return tenant && authUser ? { tenant, auth_user: authUser } : null
+}
+
 // ---- the message ----
 
 /** The message's size as the client sent it in DATA (posta-quota counts it exactly; the ledger reads it). */

@@ -2,8 +2,8 @@
 // writes notes into each queue file and reads them back as hmail.todo.notes) and refuses what is not well formed.
 import { strict as assert } from 'node:assert'
 import {
-  isBanned, isDropped, markBanned, markDropped, noticeNotes, noticeOf, reservationOf, senderFields, senderOf, setReservation,
-  setSender, setSize, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes,
+  isBanned, isDropped, loginOf, markBanned, markDropped, noticeNotes, noticeOf, reservationOf, senderFields, senderOf, setReservation,
+  setLogin, setSender, setSize, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes,
 } from '../lib/submission'
 
 /** What Haraka does to notes between the queue write and a delivery after a restart. */
@@ -61,5 +61,15 @@ describe('submission: what a message carries', () => {
     assert.equal(isDropped(throughQueue(n)), true)
     assert.equal(isBanned(n), true)
     assert.equal(isDropped({ posta_dropped: 'yes' }), false)
+  })
+
+  it('the login of a connection: both parts or none', () => {
+    const c: Notes = {}
+    assert.equal(loginOf(c), null)
+    setLogin(c, { tenant: 'acme', auth_user: 'app@acme' })
+    assert.deepEqual(loginOf(c), { tenant: 'acme', auth_user: 'app@acme' })
+    assert.equal(loginOf({ tenant: 'acme' }), null)
+    assert.equal(loginOf({ tenant: 'acme', auth_user: 5 }), null)
+    assert.equal(loginOf(undefined), null)
   })
 })

@@ -5,6 +5,7 @@ import * as crypto from 'node:crypto'
 import { beginAttempt, clientKey, endAttempt, failureCounts, lockoutState, type AuthLimits, type LockedBy } from '../../lib/authguard'
 import { AUTH_INI } from '../../lib/inis'
 import type { RedisClient } from '../../lib/redis'
+import { loginOf, setLogin } from '../../lib/submission'
 import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
 import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
@@ -53,7 +54,7 @@ export function refuse_starttls_in_tls(this: Plugin, next: Next, connection: Con
   if (!connection.tls.enabled || String(params[0]).toUpperCase() !== 'STARTTLS') return next()
   // Inside an AUTH exchange the line is the client's base64 answer: read it here, before the tls plugin takes it.
   if (connection.notes.posta_auth) return hook_unrecognized_command.call(this, next, connection, params)
-  connection.lognotice(this, 'STARTTLS refused: TLS already active', { auth_user: connection.notes.auth_user, client_ip: connection.remote.ip })
+  connection.lognotice(this, 'STARTTLS refused: TLS already active', { auth_user: loginOf(connection.notes)?.auth_user, client_ip: connection.remote.ip })
   connection.respond(503, '5.5.1 TLS already active', () => next(constants.ok))
 }
 
@@ -77,7 +78,7 @@ export function hook_unrecognized_command(this: Plugin, next: Next, connection: 
 
   const reply = (code: number, msg: string) => connection.respond(code, msg, () => next(constants.ok))
   if (!connection.tls.enabled) return reply(530, '5.7.0 Must issue a STARTTLS command first: AUTH is only accepted over TLS')
-  if (connection.relaying && connection.notes.auth_user) return reply(503, '5.5.1 Already authenticated')
+  if (connection.relaying && loginOf(connection.notes)) return reply(503, '5.5.1 Already authenticated')
   if (connection.transaction) return reply(503, '5.5.1 AUTH not allowed during a mail transaction')
 
   const [mech, initial, extra] = rest.trim().split(/\s+/)
@@ -275,8 +276,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
       return reply(535, `5.7.8 Authentication failed: this account is ${v.status}, contact support`)
     }
     connection.relaying = true
-    connection.notes.auth_user = user
-    connection.notes.tenant = v.slug
+    setLogin(connection.notes, { tenant: v.slug, auth_user: user })
     connection.results.add({ name: 'relay' }, { pass: this.name })
     connection.results.add({ name: 'auth' }, { pass: this.name, method, user })
     connection.authheader = '(authenticated bits=0)\n'

@@ -12,7 +12,7 @@ import { QUOTA_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
 import { formatSize } from '../../lib/size'
 import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
-import { constants, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { constants, deliveryLogFields, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
 import { deliveryNotes } from '../shared/submission'
 import { loadIni } from '../shared/settings'
 import { LatencyStats } from '../shared/stats'
@@ -288,7 +288,7 @@ export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
   const r = reservationOf(deliveryNotes(hmail))
   // An earlier attempt failed after passing here: it was counted then.
   if (!r || hmail.num_failures > 0) return next()
-  const fields = { tenant: r.tenant, tx: r.id, bytes: r.bytes }
+  const fields = { ...deliveryLogFields(hmail), bytes: r.bytes }
   countOnce(this, r, fields, 'delivery').then(
     (counted) => {
       if (counted) return next()

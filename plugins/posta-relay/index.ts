@@ -1,13 +1,14 @@
 // The relay policy: only authenticated tenants send, on every port; the tenant travels with the message.
 // Unauthenticated clients are refused at MAIL FROM (and again at RCPT, in depth), so there is no open relay
 // for any address trick (%-hack, bang path, source route, quoted local part).
-import { setSender, setSize, tenantOf } from '../../lib/submission'
+import { loginOf, setSender, setSize, tenantOf } from '../../lib/submission'
 import { isDomain } from '../../lib/validate'
 import { addr, constants, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 
 export function hook_mail(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
-  if (!connection.relaying || !connection.notes.tenant || !tx) {
+  const login = loginOf(connection.notes)
+  if (!connection.relaying || !login || !tx) {
     connection.lognotice(this, 'MAIL refused: not authenticated', { client_ip: connection.remote.ip })
     return next(
       constants.deny,
@@ -17,7 +18,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
     )
   }
   // connection.notes do not travel with the queued message; transaction.notes do (hmail.todo.notes).
-  setSender(tx.notes, { tenant: String(connection.notes.tenant), auth_user: String(connection.notes.auth_user ?? '-'), client_ip: connection.remote.ip })
+  setSender(tx.notes, { ...login, client_ip: connection.remote.ip })
   connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
 }
@@ -25,7 +26,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
 export function hook_rcpt(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const rcpt = params[0]
   const fields = { ...messageFields(connection), to: rcpt.original }
-  if (!connection.relaying || !connection.notes.tenant) {
+  if (!connection.relaying || !loginOf(connection.notes)) {
     connection.lognotice(this, 'RCPT refused: relaying denied', fields)
     return next(constants.deny, DSN.create(554, 'Relaying denied: authenticate first', 7, 1))
   }

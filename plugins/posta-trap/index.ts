@@ -6,7 +6,7 @@ import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } f
 import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
 import { InputError } from '../../lib/errors'
 import { TRAP_INI } from '../../lib/inis'
-import { isBanned, markBanned, tenantOf } from '../../lib/submission'
+import { isBanned, loginOf, markBanned, tenantOf } from '../../lib/submission'
 import { suppressedUntil } from '../../lib/suppression'
 import { tenantStatus, type TenantStatus } from '../../lib/tenants'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
@@ -157,7 +157,7 @@ async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcp
   const reason = trap.class === 'typo' ? `${strikes} typo-trap hits${within}` : `mail to a ${trap.class} spamtrap`
   const evidence = {
     at: new Date().toISOString(), source: 'smtp rcpt', trap: trap.entry, class: trap.class, note: trap.note, recipient: rcpt,
-    tx: tx.uuid, client_ip: connection.remote.ip, auth_user: connection.notes.auth_user, sender: addr(tx.mail_from),
+    tx: tx.uuid, client_ip: connection.remote.ip, auth_user: loginOf(connection.notes)?.auth_user, sender: addr(tx.mail_from),
     sender_domain: tx.mail_from?.host ?? null, node: os.hostname(), ...(trap.class === 'typo' ? { strikes } : {}),
   }
   markBanned(tx.notes)

@@ -3,6 +3,7 @@
 import type Redis from 'ioredis'
 import { connectHotPath, describeRedisUrl } from '../../lib/redis'
 import { loadSettings, type Settings } from '../../lib/settings'
+import { loginOf, senderFields, tenantOf } from '../../lib/submission'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const constants: {
@@ -155,8 +156,8 @@ export function guard<A extends unknown[]>(
 export function messageFields(connection: Connection): Record<string, unknown> {
   const tx = connection.transaction
   return {
-    tenant: (tx?.notes.tenant as string) ?? (connection.notes.tenant as string) ?? '-',
-    auth_user: (connection.notes.auth_user as string) ?? '-',
+    tenant: tenantOf(tx?.notes) ?? loginOf(connection.notes)?.tenant ?? '-',
+    auth_user: loginOf(connection.notes)?.auth_user ?? '-',
     client_ip: connection.remote.ip,
     tx: tx?.uuid ?? connection.uuid,
   }
@@ -167,13 +168,9 @@ export function messageFields(connection: Connection): Record<string, unknown> {
  * (`<connection>.<n>`), `delivery` Haraka's per-domain item (`<tx>.<m>`).
  */
 export function deliveryLogFields(hmail: HMailItem): Record<string, unknown> {
-  const notes = hmail.todo?.notes ?? {}
   const delivery = hmail.todo?.uuid ?? hmail.uuid
-  const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-')
   return {
-    tenant: str(notes.tenant),
-    auth_user: str(notes.auth_user),
-    client_ip: str(notes.client_ip),
+    ...senderFields(hmail.todo?.notes),
     tx: typeof delivery === 'string' ? delivery.replace(/^(.+\.\d+)\.\d+$/, '$1') : '-',
     delivery,
   }
