@@ -111,7 +111,7 @@ interface BounceError {
 // ---- routing: where an attempt goes and from which pool IP ----
 
 type Plan =
-  | { kind: 'mx'; list: Mx[]; sources: SourcedMx[] } // use this list as given
+  | { kind: 'mx'; list: Mx[]; sources: SourcedMx[]; sticky: string | null } // use this list as given; sticky: the IP read at planning
   | { kind: 'haraka' } // no pool and no route: Haraka's own MX lookup and the default address
   | { kind: 'deny'; message: string } // bounce
   | { kind: 'soft'; message: string } // a failed attempt: retried on the schedule
@@ -150,7 +150,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   const notes = deliveryNotes(hmail)
   const tenant = tenantOf(notes)
   const [route, pool, sticky, status] = await Promise.all([
-    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(hmail.todo.uuid ?? hmail.uuid)), tenant ? tenantStatus(redis, tenant) : null,
+    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(deliveryId(hmail))), tenant ? tenantStatus(redis, tenant) : null,
   ])
   if (status === 'closed') {
     // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
@@ -174,7 +174,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   }
   const resolved = await netUtils.resolve_mx_hosts(mxs)
   if (route) for (const mx of resolved) delete mx.from_dns // a route may point at this machine on purpose
-  if (pool.length === 0) return { kind: 'mx', list: resolved, sources: [] }
+  if (pool.length === 0) return { kind: 'mx', list: resolved, sources: [], sticky }
   const list = chooseSources(resolved, usableNow(pool), sticky, () => roundRobin++)
   if (!list.length) {
     const families = new Set(resolved.map((mx) => ipFamily(mx.exchange)))
@@ -184,7 +184,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
     if (pool.some((p) => families.has(ipFamily(p.ip)))) return { kind: 'wait', message: `no usable outbound IP of the MX address family (mx ${mxText})` }
     return { kind: 'soft', message: `the pool has no IP of the address family of ${domain}'s MX (${mxText})` }
   }
-  return { kind: 'mx', list, sources: list }
+  return { kind: 'mx', list, sources: list, sticky }
 }
 
 /**
@@ -220,9 +220,8 @@ export const hook_get_mx = guard('route or pool lookup failed, will retry', asyn
     const first = p.sources[0].bind
     const notes = deliveryNotes(hmail)
     setSourceIp(notes, first)
-    const id = deliveryId(hmail)
-    const sticky = await getRedis(this).get(keys.sticky(id))
-    if (first !== sticky) await getRedis(this).set(keys.sticky(id), first, 'EX', cfg.stickySeconds)
+    // The sticky IP was read when the plan was made: no second round trip per attempt.
+    if (first !== p.sticky) await getRedis(this).set(keys.sticky(deliveryId(hmail)), first, 'EX', cfg.stickySeconds)
   }
   next(constants.ok, p.list)
 })
