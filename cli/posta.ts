@@ -5,6 +5,7 @@ import { InputError } from '../lib/errors'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { loadSettings, withPublished } from '../lib/settings'
 import { commands as monitorCommands } from './commands/monitor'
+import { commands as operatorCommands } from './commands/operators'
 import { commands as packageCommands } from './commands/packages'
 import { commands as poolCommands } from './commands/pool'
 import { commands as routeCommands } from './commands/routes'
@@ -12,7 +13,7 @@ import { commands as tenantCommands } from './commands/tenants'
 import { commands as trapCommands } from './commands/traps'
 import type { Command } from './util'
 
-const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands }
+const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands, ...operatorCommands }
 
 function helpAll(): string {
   const rows = Object.values(commands).map((c) => [c.usage, c.summary])

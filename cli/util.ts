@@ -1,4 +1,5 @@
 // What every CLI command shares: its context, its shape, output helpers.
+import * as os from 'node:os'
 import type Redis from 'ioredis'
 import { InputError } from '../lib/errors'
 import { keys } from '../lib/keys'
@@ -77,4 +78,13 @@ export function parseWindow(opts: Ctx['opts'], now: Date, timeZone: string): { s
   const since = parseTime(opts.since, '--since', new Date(until.getTime() - 86400000), timeZone)
   if (since > until) throw new InputError('--since must be before --until')
   return { since, until }
+}
+
+/** Who runs the CLI, for the ban ledger and the audit log (the login, or whoever ran sudo). */
+export function systemUser(): string {
+  try {
+    return process.env.SUDO_USER || os.userInfo().username
+  } catch {
+    return process.env.USER || 'unknown'
+  }
 }

@@ -83,6 +83,13 @@ export const keys = {
   bannedDomain: (domain: string) => `${P}{bans}:domain:${domain}`,
   // ---- end of spamtraps, bans, suppression ----
 
+  // ---- Operator accounts and the audit log of their actions (lib/operators.ts, lib/audit.ts) ----
+  /** HASH operator name -> JSON of the account (name, password hash, created_at, password_changed_at). */
+  operators: () => `${P}operators`,
+  /** LIST of JSON entries of operator actions (operator, action, target, at, details), append-only, oldest first. */
+  audit: () => `${P}audit`,
+  // ---- end of operator accounts ----
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

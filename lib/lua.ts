@@ -23,6 +23,7 @@ export const SCRIPTS: Record<string, number> = {
   attempt_login: 3,
   attempt_uncount: 1,
   ledger_deferred: 2,
+  operator_password: 1,
   quota_commit: 5,
   quota_reserve: 4,
   quota_state: 3,

@@ -8,19 +8,10 @@ import { listSuppressed, unsuppress } from '../../lib/suppression'
 import { addTrap, importTraps, listTraps, removeTrap } from '../../lib/traps'
 import { requireTenant } from '../../lib/tenants'
 import { PROJECT_ROOT } from '../../service/haraka-dir'
-import { print, table, type Command } from '../util'
+import { print, systemUser, table, type Command } from '../util'
 
 /** The config directory the plugins read (the ban policy: posta-trap.ini [bans], posta-freemail). */
 const configDir = () => process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config')
-
-/** Who runs the CLI, for the ledger (the login, or whoever ran sudo). */
-function operator(): string {
-  try {
-    return process.env.SUDO_USER || os.userInfo().username
-  } catch {
-    return process.env.USER || 'unknown'
-  }
-}
 
 const showBan = (b: Ban) =>
   [
@@ -93,7 +84,7 @@ export const commands: Record<string, Command> = {
     args: 1,
     async run(ctx) {
       if (typeof ctx.opts.reason !== 'string' || !ctx.opts.reason.trim()) throw new InputError('a ban needs a reason: --reason "<text>"')
-      const evidence = { at: new Date().toISOString(), source: 'posta ban add', operator: operator(), host: os.hostname() }
+      const evidence = { at: new Date().toISOString(), source: 'posta ban add', operator: systemUser(), host: os.hostname() }
       const b = await banTenant(ctx.redis, ctx.args[0], ctx.opts.reason, 'operator', evidence, banPolicyFromConfig(configDir(), ctx.settings.serviceDomain))
       print(ctx, b, () => `${showBan(b)}\n\nTenant ${b.tenant} is closed and banned for ever.`)
     },
