@@ -93,6 +93,10 @@ export const keys = {
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 
+  /** HASH of one domain's DKIM keys (lib/dkim.ts): active, pending, retiring (selectors), retiring_until (ms),
+   *  key:<selector> -> JSON (private_key PEM, public_key, created_at). Secret: private keys. */
+  dkim: (domain: string) => `${P}dkim:${domain}`,
+
   /** AUTH attempts counted per client (IPv4 address or IPv6 /64), one fixed window each. */
   authFailIp: (ip: string) => `${P}authfail:ip:${ip}`,
   /** AUTH attempts counted per login (every client's), hash-tagged by the login like the two keys below. */

@@ -22,6 +22,7 @@ export const SCRIPTS: Record<string, number> = {
   attempt_end: 3,
   attempt_login: 3,
   attempt_uncount: 1,
+  dkim_key: 1,
   ledger_deferred: 2,
   operator_password: 1,
   quota_commit: 5,

@@ -1,5 +1,7 @@
 // A real DNS server on loopback (dns2) serving blocklist zones that tests change while the monitor runs:
-// listings (A + TXT), error answers, timeouts (no answer), SERVFAIL, and zones whose canary fails.
+// listings (A + TXT), error answers, timeouts (no answer), SERVFAIL, and zones whose canary fails; and TXT records
+// at any name (sender domains: verification tokens, SPF, DKIM, DMARC), a value longer than 255 bytes sent as several
+// character-strings like a real zone.
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 
@@ -15,6 +17,9 @@ export interface TestDns {
   port: number
   /** Sets what a query for `<reversed ip>.<zone>` answers; undefined = NXDOMAIN. */
   set(zone: string, ip: string, answer: Answer | undefined): void
+  /** Sets the TXT records at a name (each value one record); an empty list = the name exists without TXT (NODATA);
+   *  undefined = NXDOMAIN; 'timeout' and 'servfail' as for set(). */
+  setTxt(name: string, records: string[] | 'timeout' | 'servfail' | undefined): void
   /** Breaks a zone's canary (127.0.0.2 not listed) or mends it. */
   breakCanary(zone: string, broken: boolean): void
   queries: number
@@ -34,9 +39,18 @@ function reverse(ip: string): string {
   return ip.split('.').reverse().join('.')
 }
 
+/** A TXT value as character-strings of at most 255 bytes (RFC 1035 3.3.14), as a zone file splits a long DKIM key. */
+function chunks(value: string): Buffer[] {
+  const b = Buffer.from(value, 'utf8')
+  const out: Buffer[] = []
+  for (let i = 0; i < b.length; i += 255) out.push(b.subarray(i, i + 255))
+  return out.length ? out : [Buffer.alloc(0)]
+}
+
 /** latencyMs delays every answer (a resolver's cache misses), for benchmarks. */
 export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestDns> {
   const answers = new Map<string, Answer>()
+  const txts = new Map<string, string[] | 'timeout' | 'servfail'>()
   const broken = new Set<string>()
   const t = { queries: 0, asked: [] as string[] } as TestDns
   const server = dns2.createServer({
@@ -48,6 +62,15 @@ export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestD
       const [q] = request.questions
       const name = String(q.name).toLowerCase()
       if (t.asked.length < 100_000) t.asked.push(name)
+      const txt = txts.get(name)
+      if (txt !== undefined) {
+        if (txt === 'timeout') return
+        if (txt === 'servfail') response.header.rcode = 2
+        else if (q.type === Packet.TYPE.TXT) {
+          for (const v of txt) response.answers.push({ name: q.name, type: Packet.TYPE.TXT, class: Packet.CLASS.IN, ttl: 1, data: chunks(v) })
+        }
+        return send(response)
+      }
       let a = answers.get(name)
       // canaries: every zone lists 127.0.0.2 unless broken; 127.0.0.1 is never listed
       if (a === undefined && name.startsWith('2.0.0.127.') && !broken.has(name.slice('2.0.0.127.'.length))) a = { a: ['127.0.0.2'], txt: 'canary' }
@@ -76,6 +99,11 @@ export async function startDns(opts: { latencyMs?: number } = {}): Promise<TestD
     const key = `${reverse(ip)}.${zone}`.toLowerCase()
     if (answer === undefined) answers.delete(key)
     else answers.set(key, answer)
+  }
+  t.setTxt = (name, records) => {
+    const key = name.toLowerCase().replace(/\.$/, '')
+    if (records === undefined) txts.delete(key)
+    else txts.set(key, records)
   }
   t.breakCanary = (zone, b) => (b ? broken.add(zone) : broken.delete(zone))
   t.close = () => server.close()
