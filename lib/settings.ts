@@ -31,6 +31,11 @@ export interface Settings {
    * blocklist monitor when posta-monitor.ini names none): POSTA_RESOLVERS, host:port list; empty = the system's.
    */
   resolvers: string[]
+  /**
+   * Where each Haraka node serves its Prometheus metrics (README "Metrics"): POSTA_METRICS_PORT (default 9587; 0 = not
+   * served) on POSTA_METRICS_LISTEN (default 127.0.0.1: loopback, as the metrics name the pool's IPs).
+   */
+  metrics: { port: number; listen: string }
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -100,6 +105,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   for (const r of resolvers) {
     if (!isResolver(r)) throw new Error(`POSTA_RESOLVERS=${env.POSTA_RESOLVERS} is refused: allowed is a comma-separated list of IP addresses with optional ports, like 127.0.0.1:53,[::1]:53 (empty: the system's)`)
   }
+  const metrics = metricsSettings(env, [ports.smtpPort, ports.submissionPort, ports.smtpsPort, ports.panelPort])
   return {
     serviceDomain,
     timeZone,
@@ -111,7 +117,27 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     tls: key ? { key, cert } : null,
     language,
     resolvers,
+    metrics,
   }
+}
+
+export const DEFAULT_METRICS_PORT = 9587
+
+/** POSTA_METRICS_PORT (0 turns the metrics off) and POSTA_METRICS_LISTEN (an IP address, loopback by default). */
+function metricsSettings(env: NodeJS.ProcessEnv, otherPorts: number[]): Settings['metrics'] {
+  const raw = env.POSTA_METRICS_PORT
+  let metricsPort = 0
+  if (raw !== '0') {
+    try {
+      metricsPort = port(env, 'POSTA_METRICS_PORT', DEFAULT_METRICS_PORT)
+    } catch {
+      throw new Error(`POSTA_METRICS_PORT=${raw} is refused: allowed is a TCP port from 1 to 65535, or 0 (no metrics)`)
+    }
+  }
+  if (metricsPort && otherPorts.includes(metricsPort)) throw new Error(`POSTA_METRICS_PORT=${metricsPort} is refused: it is one of the SMTP, submission, SMTPS or panel ports`)
+  const listen = env.POSTA_METRICS_LISTEN || '127.0.0.1'
+  if (net.isIP(listen) === 0) throw new Error(`POSTA_METRICS_LISTEN=${listen} is refused: allowed is an IP address of this machine (default 127.0.0.1; :: or 0.0.0.0 for all)`)
+  return { port: metricsPort, listen }
 }
 
 /** Settings that customers see (login domain, ports) and that the CLI must print as the running service uses them. */

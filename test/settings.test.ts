@@ -11,6 +11,13 @@ describe('settings: the environment', () => {
     assert.deepEqual([s.smtpPort, s.submissionPort, s.smtpsPort, s.panelPort], [2525, 2587, 2465, 8080])
     assert.equal(s.tls, null)
     assert.match(s.redisUrl, /^unix:\/\/.*redis\.sock$/)
+    assert.deepEqual(s.metrics, { port: 9587, listen: '127.0.0.1' })
+  })
+
+  it('metrics: a port and an address, or 0 for none', () => {
+    assert.deepEqual(loadSettings({ POSTA_METRICS_PORT: '9100', POSTA_METRICS_LISTEN: '::' }).metrics, { port: 9100, listen: '::' })
+    assert.deepEqual(loadSettings({ POSTA_METRICS_PORT: '0' }).metrics, { port: 0, listen: '127.0.0.1' })
+    assert.deepEqual(loadSettings({ POSTA_METRICS_PORT: '' }).metrics.port, 9587)
   })
 
   it('good values are taken', () => {
@@ -41,6 +48,11 @@ describe('settings: the environment', () => {
     [{ POSTA_RESOLVERS: '127.0.0.1:53,dns.google' }, /^POSTA_RESOLVERS=127\.0\.0\.1:53,dns\.google is refused: allowed is a comma-separated list of IP addresses/],
     [{ REDIS_URL: 'http://127.0.0.1:6379' }, /^REDIS_URL=http:\/\/127\.0\.0\.1:6379: expected redis:\/\//],
     [{ REDIS_URL: 'redis://u:hunter2@127.0.0.1:6379/x' }, /^REDIS_URL=redis:\/\/u:\*\*\*@127\.0\.0\.1:6379\/x: expected redis:\/\//],
+    [{ POSTA_METRICS_PORT: '65536' }, /^POSTA_METRICS_PORT=65536 is refused: allowed is a TCP port from 1 to 65535, or 0 \(no metrics\)$/],
+    [{ POSTA_METRICS_PORT: '-1' }, /^POSTA_METRICS_PORT=-1 is refused/],
+    [{ POSTA_METRICS_PORT: '00' }, /^POSTA_METRICS_PORT=00 is refused/],
+    [{ POSTA_METRICS_PORT: '8080' }, /^POSTA_METRICS_PORT=8080 is refused: it is one of the SMTP, submission, SMTPS or panel ports$/],
+    [{ POSTA_METRICS_LISTEN: 'localhost' }, /^POSTA_METRICS_LISTEN=localhost is refused: allowed is an IP address/],
   ]
   for (const [env, re] of bad) {
     it(`refuses ${JSON.stringify(env)}`, () => {

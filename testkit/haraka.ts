@@ -52,6 +52,8 @@ let certs: { key: string; cert: string } | null = null
  * port-unreachable fails each lookup at once), so no test asks a public resolver an MX, a PTR or a blocklist.
  */
 export const TEST_RESOLVERS = '127.0.0.1:9'
+// A test Haraka serves no metrics (POSTA_METRICS_PORT=0) unless its test sets POSTA_METRICS_PORT in `env`: parallel
+// runs would race for the default port.
 
 /** True when every resolver of the list is on loopback (127.0.0.0/8 or ::1). */
 export function loopbackResolvers(list: string[]): boolean {
@@ -104,7 +106,7 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
   buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides), extraPlugins: opts.extraPlugins })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, ...opts.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }
   delete env.NODE_OPTIONS // no ts-node hooks inside Haraka: it runs the compiled plugins
   const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)
@@ -174,7 +176,7 @@ export async function harakaRefuses(opts: StartHarakaOptions): Promise<{ code: n
   buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides) })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
-  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, ...opts.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }
   delete env.NODE_OPTIONS
   const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)

@@ -4,6 +4,7 @@
 import * as crypto from 'node:crypto'
 import { beginAttempt, clientKey, endAttempt, failureCounts, lockoutState, type AuthLimits, type LockedBy } from '../../lib/authguard'
 import { AUTH_INI } from '../../lib/inis'
+import { authFailed, authSucceeded } from '../../lib/metrics'
 import type { RedisClient } from '../../lib/redis'
 import { loginOf, setLogin } from '../../lib/submission'
 import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
@@ -244,6 +245,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     })
   }
   const fail = async (reason: string) => {
+    authFailed(reason)
     const counts = await failureCounts(redis, ip, user)
     const attempts = ((connection.notes.posta_auth_fails as number) ?? 0) + 1
     connection.notes.posta_auth_fails = attempts
@@ -260,6 +262,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
 
   ;(async () => {
     const v = await judge(redis, ip, user, pass)
+    if (v.kind !== 'ok' && v.kind !== 'bad') authFailed(v.kind === 'locked' ? `locked_${v.by}` : 'busy')
     if (v.kind === 'locked') {
       connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: v.by, retry_after: v.retryAfter })
       if (v.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${v.retryAfter} seconds`, true)
@@ -272,9 +275,11 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     if (v.kind === 'bad') return fail(v.reason)
     // The password was checked before the status, so a suspended tenant's status is not revealed to a guesser.
     if (v.status !== 'active') {
+      authFailed(`tenant_${v.status}`)
       connection.lognotice(this, `AUTH refused: tenant ${v.status}`, { tenant: v.slug, auth_user: user, client_ip: ip })
       return reply(535, `5.7.8 Authentication failed: this account is ${v.status}, contact support`)
     }
+    authSucceeded()
     connection.relaying = true
     setLogin(connection.notes, { tenant: v.slug, auth_user: user })
     connection.results.add({ name: 'relay' }, { pass: this.name })
@@ -284,6 +289,7 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
     connection.loginfo(this, 'AUTH ok', { tenant: v.slug, auth_user: user, client_ip: ip, method })
     reply(235, '2.7.0 Authentication successful')
   })().catch((err: Error) => {
+    authFailed('unavailable')
     connection.logerror(this, `AUTH backend unavailable: ${err.message}`, { auth_user: user, client_ip: ip })
     reply(454, '4.7.0 Temporary authentication failure, try again later')
   })

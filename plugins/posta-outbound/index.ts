@@ -8,6 +8,7 @@ import { now } from '../../lib/clock'
 import { DEFAULT_LANGUAGE, type Language } from '../../lib/language'
 import { recordAttempt, type DeliveryResult, type LedgerOptions, type MailKind } from '../../lib/ledger'
 import { OUTBOUND_INI, TRAP_INI } from '../../lib/inis'
+import { deliveryAttempted } from '../../lib/metrics'
 import { keys } from '../../lib/keys'
 import { chooseSources, getPoolFresh, ipFamily, sourceOf, type PoolEntry, type SourcedMx } from '../../lib/pool'
 import { activeIps, slotAt, type RotationOptions } from '../../lib/rotation'
@@ -266,6 +267,7 @@ function record(plugin: Plugin, hmail: Outbound, result: DeliveryResult, mx: str
   const notes = deliveryNotes(hmail)
   const owner = ownerOf(notes)
   const delivery = hmail.todo?.uuid ?? hmail.uuid
+  deliveryAttempted(source, result)
   const code = /^\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?/.exec(response)?.[0] ?? ''
   recordAttempt(getRedis(plugin), {
     at: Date.now(),

@@ -10,6 +10,7 @@ import { commit, quotaState, release, reservationFor, reserve, type CommitResult
 import { formatDay, monthEnd } from '../../lib/period'
 import { QUOTA_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
+import { quotaTimed } from '../../lib/metrics'
 import { formatSize } from '../../lib/size'
 import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
 import { constants, deliveryLogFields, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
@@ -191,6 +192,7 @@ export const hook_data_post = guard('quota reservation failed', async function (
     return next(constants.denysoft, unavailable())
   }
   reserveStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
+  quotaTimed('reserve', Number(process.hrtime.bigint() - t0) / 1e6)
   if (!r.ok && r.reason === 'unknown-tenant') {
     q.phase = 'none'
     connection.logerror(this, 'tenant has no quota record', fields)
@@ -317,6 +319,7 @@ function countOnce(plugin: Plugin, r: Reservation, fields: Record<string, unknow
   const p = commit(getRedis(plugin), cfg, r).then(
     (res: CommitResult) => {
       commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
+      quotaTimed('commit', Number(process.hrtime.bigint() - t0) / 1e6)
       if (res.counted) {
         plugin.logdebug(plugin, at === 'delivery' ? 'traffic counted at delivery' : 'traffic counted', { ...fields, bytes: r.bytes, used: res.used, limit: res.limit })
         for (const pct of res.crossed) void warn(plugin, r.tenant, pct, res.used, res.limit)

@@ -6,6 +6,7 @@ import { normaliseAddress, normaliseDomain, parseDomainList, type Normalised } f
 import { banTenant, freemailDomains, packagedFreemail, recordUse, type BanPolicy } from '../../lib/bans'
 import { InputError } from '../../lib/errors'
 import { TRAP_INI } from '../../lib/inis'
+import { refusing } from '../../lib/metrics'
 import { isBanned, loginOf, markBanned, tenantOf } from '../../lib/submission'
 import { suppressedUntil } from '../../lib/suppression'
 import { tenantStatus, type TenantStatus } from '../../lib/tenants'
@@ -103,6 +104,7 @@ export const hook_mail = checked('account check', async function (this: Plugin, 
   if (!slug) return next()
   const st = await status(this, slug)
   if (st !== 'active') {
+    refusing(connection, 'tenant')
     connection.lognotice(this, 'MAIL refused: tenant not active', { ...messageFields(connection), status: st })
     return next(constants.deny, notActive(st))
   }
@@ -121,6 +123,7 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
   const fields = { ...messageFields(connection), to: rcpt }
   const { n, why } = recipient(params[0])
   if (!n) {
+    refusing(connection, 'policy')
     connection.lognotice(this, 'RCPT refused: the address does not normalise, traps and suppression cannot be checked', { ...fields, error: why })
     return next(constants.deny, unmatchable())
   }
@@ -129,6 +132,7 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
     status(this, slug), matchTrap(redis, n), cfg.suppression ? suppressedUntil(redis, slug, n) : null,
   ])
   if (st !== 'active') {
+    refusing(connection, 'tenant')
     connection.lognotice(this, 'RCPT refused: tenant not active', { ...fields, status: st })
     return next(constants.deny, notActive(st))
   }
@@ -137,6 +141,7 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
     return next(constants.deny, refused())
   }
   if (until) {
+    refusing(connection, 'suppression')
     connection.lognotice(this, 'RCPT refused: suppressed after a hard bounce', fields)
     return next(constants.deny, DSN.create(550, `${rcpt} hard-bounced recently (no such mailbox) and is suppressed for this account until ${until.toISOString().slice(0, 10)}`, 1, 1))
   }
@@ -173,6 +178,7 @@ export const hook_data = checked('account check', async function (this: Plugin, 
   if (isBanned(tx.notes)) return next(constants.deny, refused())
   const st = await status(this, slug)
   if (st !== 'active') {
+    refusing(connection, 'tenant')
     connection.lognotice(this, 'DATA refused: tenant not active', { ...messageFields(connection), status: st })
     return next(constants.deny, notActive(st))
   }

@@ -1,6 +1,7 @@
 // The small part of Haraka's API that Posta's plugins use (Haraka ships no types, #3470),
 // and the helpers every plugin shares: the per-process Redis client, settings, and the async-hook guard.
 import type Redis from 'ioredis'
+import { timeRedisCommands } from '../../lib/metrics'
 import { connectHotPath, describeRedisUrl } from '../../lib/redis'
 import { loadSettings, type Settings } from '../../lib/settings'
 import { loginOf, senderFields, tenantOf } from '../../lib/submission'
@@ -106,7 +107,7 @@ export function getSettings(): Settings {
 export function getRedis(log?: Loggable): Redis {
   if (redis) return redis
   const url = getSettings().redisUrl
-  redis = connectHotPath(url)
+  redis = timeRedisCommands(connectHotPath(url))
   let down = false
   redis.on('error', (err: Error) => {
     if (!down) log?.logerror(`redis ${describeRedisUrl(url)} unreachable: ${err.message}`)
