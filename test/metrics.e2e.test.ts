@@ -3,6 +3,7 @@
 // the node's Prometheus text parses line by line and its counters equal what was sent. Then Haraka's cluster mode
 // (nodes=2): the master serves the sum of both workers' counters.
 import { strict as assert } from 'node:assert'
+import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
@@ -75,7 +76,7 @@ describe('metrics end to end: one Haraka node', function () {
     await redis?.close()
   })
 
-  async function tenant(traffic: string): Promise<{ login: string; password: string }> {
+  async function tenant(traffic: string): Promise<{ tenant: string; login: string; password: string }> {
     const pkg = uniqueName('p')
     assert.equal((await posta(['package', 'set', pkg, '--traffic', traffic], env)).code, 0)
     const r = await posta(['tenant', 'create', uniqueName('t'), '--package', pkg, '--contact', `owner@${domain}`, '--json'], env)
@@ -84,6 +85,8 @@ describe('metrics end to end: one Haraka node', function () {
   }
 
   let connections = 0
+  /** What the traffic test sent, for the log recipes of docs/operations.md. */
+  const sent = { good: '', small: '', banned: '', firstTx: '' }
   async function connect(): Promise<SmtpClient> {
     const c = await SmtpClient.connect({ port: node.submissionPort })
     connections++
@@ -121,12 +124,14 @@ describe('metrics end to end: one Haraka node', function () {
     const good = await tenant('1GB')
     const small = await tenant('80')
     const banned = await tenant('1GB')
+    Object.assign(sent, { good: good.tenant, small: small.tenant, banned: banned.tenant })
     let bytes = 0
     const accept = async (c: SmtpClient, rcpt: string, subject: string) => {
       const text = body(subject)
       const r = await send(c, rcpt, text)
       assert.equal(r.code, 250, r.raw)
       bytes += Buffer.byteLength(text)
+      sent.firstTx ||= /\(([^)]+)\)/.exec(r.raw)![1]
     }
 
     // 5 delivered, 1 deferred (the sink answers 451), 1 bounced (550): 7 accepted by the good tenant
@@ -218,6 +223,33 @@ describe('metrics end to end: one Haraka node', function () {
     assert.equal(valueOf(m, 'posta_queue_files'), 1, 'the deferred message waits in the queue')
     assert.equal(valueOf(m, 'posta_redis_up'), 1)
     assert.equal(valueOf(m, 'posta_haraka_workers'), 1)
+  })
+
+  it('docs/operations.md: its log recipes answer the usual questions about this traffic', () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'operations.md'), 'utf8')
+    const section = /\n## The usual questions\n([\s\S]*?)\n## /.exec(doc)
+    assert.ok(section, 'docs/operations.md has "The usual questions"')
+    const recipes = [...section[1].matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n'))
+      .map((l) => l.replace(/\s+#[^'"]*$/, '').trim()).filter((l) => l.startsWith('grep '))
+    assert.equal(recipes.length, 5)
+    const run = (recipe: string, tenant: string) => execFileSync('bash', ['-c', recipe
+      .replaceAll('203\\.0\\.113\\.7', '127\\.0\\.0\\.2')
+      .replaceAll('tenant=acme', `tenant=${tenant}`)
+      .replaceAll('5E0A1C52-9D1F-4E7B-A3C2-0F6B7D8E9A10\\.1', sent.firstTx.replaceAll('.', '\\.'))
+      .replaceAll('posta.log', node.logFile)], { encoding: 'utf8' })
+    /** `uniq -c` output as { value: count }. */
+    const counts = (out: string) => Object.fromEntries(out.trim().split('\n').map((l) => l.trim().split(/\s+/)).map(([n, v]) => [v, Number(n)]))
+    const [byIp, queuedToday, resultsToday, refusalsOf, oneMessage] = recipes
+    // through 127.0.0.2: the good tenant's 5 delivered, 1 deferred, 1 bounced and its bounce's DSN; the small one's 1
+    assert.deepEqual(counts(run(byIp, '')), { [`tenant=${sent.good}`]: 8, [`tenant=${sent.small}`]: 1 })
+    assert.equal(run(queuedToday, sent.good).trim(), '7')
+    assert.deepEqual(counts(run(resultsToday, sent.good)), { 'result=delivered': 6, 'result=deferred': 1, 'result=bounced': 1 })
+    assert.equal(run(refusalsOf, sent.good).trim().split('\n').length, 1)
+    assert.match(run(refusalsOf, sent.good), /RCPT refused: suppressed after a hard bounce/)
+    assert.equal(run(refusalsOf, sent.small).trim().split('\n').length, 2)
+    assert.match(run(refusalsOf, sent.banned), /\[CRIT\] .* tenant BANNED: mail to a pristine spamtrap/)
+    const lines = run(oneMessage, '').trim().split('\n')
+    assert.deepEqual(lines.map((l) => /\] \[posta-[a-z]+\] ([a-z]+) /.exec(l)?.[1]), ['queued', 'delivered'])
   })
 
   it('the last blocklist cycle\'s duration and zone health come from Redis', async () => {
