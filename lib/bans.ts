@@ -8,6 +8,7 @@ import { canonicalContact, domainAndParents, inDomainSet, normaliseAddress, norm
 import { InputError, NotFoundError } from './errors'
 import { readConfigFile, TRAP_INI } from './inis'
 import { keys } from './keys'
+import { endSessionsOf } from './sessions'
 
 export interface Ban {
   tenant: string
@@ -120,6 +121,8 @@ export async function banTenant(
   if (!t.slug) throw new NotFoundError(`unknown tenant "${slug}": see "posta tenant list"`)
   const at = new Date().toISOString()
   await redis.hset(keys.tenant(slug), { status: 'closed', updated_at: at, closed_at: at, closed_reason: why })
+  // a closed tenant's panel sessions end with it (the panel also refuses a session of a tenant that is not active)
+  await endSessionsOf(redis, { kind: 'tenant', tenant: slug })
 
   const [senders, clients] = await Promise.all([
     redis.zrevrange(keys.tenantSenders(slug), 0, -1),

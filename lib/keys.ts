@@ -105,4 +105,10 @@ export const keys = {
   authFailPair: (user: string, client: string) => `${P}authfail:{${user}}:pair:${client}`,
   /** AUTH attempts of one (login, client) pair still being verified (short-lived). */
   authBusy: (user: string, client: string) => `${P}authfail:{${user}}:busy:${client}`,
+
+  // ---- Panel sessions (lib/sessions.ts) ----
+  /** JSON of one panel session, by the SHA-256 of its cookie value (the cookie itself is never stored); expires. */
+  session: (idHash: string) => `${P}session:${idHash}`,
+  /** SET of the session hashes of one subject (`tenant:<slug>`, `operator:<name>`), to end them all at once. */
+  sessionsOf: (subject: string) => `${P}sessions:${subject}`,
 }

@@ -51,3 +51,22 @@ export async function verifyPassword(password: string, stored: string): Promise<
     return false // parameters scrypt refuses (e.g. more memory than MAXMEM): not a hash we made
   }
 }
+
+/** The rule for a password a customer chooses: length, variety, not their own names. */
+export const CHOSEN_PASSWORD = { min: 12, max: 256, classes: 3 }
+
+export type PasswordProblem = 'too short' | 'too long' | 'too simple' | 'has login'
+
+/**
+ * What is wrong with a chosen password, or null: at least 12 characters (at most 256), at least 3 of lower case,
+ * upper case, digits and other characters, and none of `names` (login, slug; 3+ characters) inside it.
+ */
+export function passwordProblem(password: string, names: string[] = []): PasswordProblem | null {
+  if (typeof password !== 'string' || [...password].length < CHOSEN_PASSWORD.min) return 'too short'
+  if ([...password].length > CHOSEN_PASSWORD.max) return 'too long'
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((re) => re.test(password)).length
+  if (classes < CHOSEN_PASSWORD.classes) return 'too simple'
+  const lower = password.toLowerCase()
+  if (names.some((n) => n.length >= 3 && lower.includes(n.toLowerCase()))) return 'has login'
+  return null
+}

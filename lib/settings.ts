@@ -36,6 +36,8 @@ export interface Settings {
    * served) on POSTA_METRICS_LISTEN (default 127.0.0.1: loopback, as the metrics name the pool's IPs).
    */
   metrics: { port: number; listen: string }
+  /** The panel serves HTTPS with the service's certificate (POSTA_PANEL_TLS=1); plain HTTP otherwise. */
+  panelTls: boolean
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -106,6 +108,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     if (!isResolver(r)) throw new Error(`POSTA_RESOLVERS=${env.POSTA_RESOLVERS} is refused: allowed is a comma-separated list of IP addresses with optional ports, like 127.0.0.1:53,[::1]:53 (empty: the system's)`)
   }
   const metrics = metricsSettings(env, [ports.smtpPort, ports.submissionPort, ports.smtpsPort, ports.panelPort])
+  const panelTls = env.POSTA_PANEL_TLS ?? ''
+  if (!['', '0', '1'].includes(panelTls)) throw new Error(`POSTA_PANEL_TLS=${panelTls} is refused: allowed is 1 (HTTPS with the service's certificate) or 0 (plain HTTP, the default)`)
   return {
     serviceDomain,
     timeZone,
@@ -118,6 +122,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     language,
     resolvers,
     metrics,
+    panelTls: panelTls === '1',
   }
 }
 

@@ -5,9 +5,10 @@ import { keys } from './keys'
 import { checkLanguage, DEFAULT_LANGUAGE, isLanguage, type Language } from './language'
 import { runScript } from './lua'
 import { followAllowance, requirePackage } from './packages'
-import { generatePassword, hashPassword } from './password'
+import { generatePassword, hashPassword, passwordProblem } from './password'
 import type { Settings } from './settings'
 import { getPool } from './pool'
+import { endSessionsOf } from './sessions'
 import { checkEmail, checkLocalPart, checkNewSlug, checkSlug, type OwnHosts } from './validate'
 
 export type TenantStatus = 'active' | 'suspended' | 'closed'
@@ -160,12 +161,33 @@ export async function resetPassword(redis: Redis, settings: Settings, slug: stri
   if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its credentials cannot be renewed`)
   const l = checkLocalPart(local ?? t.logins[0])
   const password = generatePassword()
+  await storePassword(redis, slug, l, password)
+  return credentialsFor(l, slug, password, settings)
+}
+
+/**
+ * Sets a password the customer chose for an existing login of the tenant (the panel's password page; the caller
+ * has checked the current one). The strength rule is lib/password.ts passwordProblem. Every panel session of the
+ * tenant ends.
+ */
+export async function setPassword(redis: Redis, slug: string, local: string, password: string): Promise<void> {
+  const t = await requireTenant(redis, slug)
+  if (t.status === 'closed') throw new InputError(`tenant "${slug}" is closed: its credentials cannot be renewed`)
+  const l = checkLocalPart(local)
+  if (!t.logins.includes(l)) throw new NotFoundError(`tenant "${slug}" has no login "${l}"`)
+  const problem = passwordProblem(password, [l, slug])
+  if (problem) throw new InputError(`the new password is ${problem}`)
+  await storePassword(redis, slug, l, password)
+}
+
+/** Stores a login's new password (hashed); the old password's panel sessions end with it. */
+async function storePassword(redis: Redis, slug: string, local: string, password: string): Promise<void> {
   await redis
     .multi()
-    .hset(keys.credentials(slug), l, await hashPassword(password))
+    .hset(keys.credentials(slug), local, await hashPassword(password))
     .hset(keys.tenant(slug), 'updated_at', new Date().toISOString())
     .exec()
-  return credentialsFor(l, slug, password, settings)
+  await endSessionsOf(redis, { kind: 'tenant', tenant: slug })
 }
 
 /** Changes the tenant's contact address (where quota notices go), checked like a new tenant's. */

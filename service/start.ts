@@ -3,10 +3,11 @@
 import { serve } from '@hono/node-server'
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as https from 'node:https'
 import * as net from 'node:net'
 import * as path from 'node:path'
-import { connectTool, describeRedisUrl } from '../lib/redis'
-import { checkConfigDir } from '../lib/inis'
+import { connectHotPath, connectTool, describeRedisUrl } from '../lib/redis'
+import { AUTH_INI, checkConfigDir, readConfigFile } from '../lib/inis'
 import { loadSettings, publishSettings } from '../lib/settings'
 import { createApp } from '../web/app'
 import { buildHarakaDir, harakaBin, PROJECT_ROOT } from './haraka-dir'
@@ -74,14 +75,19 @@ async function main() {
   const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir }
   const haraka = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env })
 
-  const panel = serve({ fetch: createApp({ redis, settings }).fetch, port: settings.panelPort, hostname: settings.listen })
+  // The panel's own client fails fast while Redis is down (its pages answer 503) and reconnects by itself.
+  const panelRedis = connectHotPath(settings.redisUrl, { commandTimeout: 2000 })
+  panelRedis.on('error', () => {})
+  const app = createApp({ redis: panelRedis, settings, auth: readConfigFile(configDir, AUTH_INI).values.main, secure: settings.panelTls })
+  const panelTls = settings.panelTls ? { createServer: https.createServer, serverOptions: { key: fs.readFileSync(tls.key), cert: fs.readFileSync(tls.cert) } } : {}
+  const panel = serve({ fetch: app.fetch, port: settings.panelPort, hostname: settings.listen, ...panelTls })
   panel.on('error', (err: Error) => {
     log(`panel: ${err.message}; stopping`)
     void stop(1)
   })
 
   log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
-  log(`panel http://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
+  log(`panel ${settings.panelTls ? 'https' : 'http'}://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
   log(`redis ${describeRedisUrl(settings.redisUrl)}, service domain ${settings.serviceDomain}, data in ${settings.dataDir}`)
   log('create a package and a tenant: npx posta package set basic --traffic 10GB; npx posta tenant create acme --package basic --contact you@example.net')
 
@@ -99,6 +105,7 @@ async function main() {
       clearTimeout(timer)
     }
     redis.disconnect()
+    panelRedis.disconnect()
     await embedded?.stop()
     process.exit(code)
   }

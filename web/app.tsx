@@ -1,46 +1,65 @@
-// The customer and operator panel (a Hono app over the same Redis as the relay).
-// Until the panel issue lands it serves a landing page with the connection settings and a health check.
+// The customer panel, the operator area and the JSON API: one Hono app over the same Redis as the relay, reading
+// only through the domain core (lib/). Served by @hono/node-server from `npm start` (service/start.ts).
+//
+// createApp({ redis, settings, auth?, failureDelayMs?, sessionSeconds?, secure? }) (PanelDeps, web/context.ts)
+//
+//   /static/panel.css   the stylesheet
+//   /healthz            {"ok": true, "redis": "up"} or 503
+//   /admin/*            operator pages (web/admin/index.tsx createAdminApp)
+//   /api/v1/admin/*     operator JSON API (web/admin/index.tsx createAdminApi)
+//   /api/v1/*           tenant JSON API (web/api.ts)
+//   /*                  customer pages: /login, /logout, /, /messages, /settings, /password (web/customer.tsx)
+//
+// Middleware, in order: security headers, language, Redis guard (503), session, then for everything outside /api a
+// body limit and CSRF (token + Origin). Errors: web/errors.tsx (JSON under /api, a page elsewhere; never a stack).
 import { Hono } from 'hono'
-import { secureHeaders } from 'hono/secure-headers'
-import type Redis from 'ioredis'
-import type { Settings } from '../lib/settings'
+import { bodyLimit } from 'hono/body-limit'
+import { createAdminApi, createAdminApp } from './admin'
+import { createTenantApi } from './api'
+import { loadSession } from './auth'
+import { panelConfig, type PanelDeps, type PanelEnv } from './context'
+import { csrfProtection } from './csrf'
+import { createCustomerApp } from './customer'
+import { notFound, onPanelError, apiError } from './errors'
+import { language, redisGuard, securityHeaders } from './middleware'
+import { PANEL_CSS } from './static'
 
-export interface PanelDeps {
-  redis: Redis
-  settings: Settings
-}
+export type { PanelDeps } from './context'
 
-export function createApp({ redis, settings }: PanelDeps) {
-  const app = new Hono()
-  app.use('*', secureHeaders())
+const isApi = (path: string) => path === '/api' || path.startsWith('/api/')
 
+export function createApp(deps: PanelDeps) {
+  const cfg = panelConfig(deps)
+  const app = new Hono<PanelEnv>()
+
+  app.use('*', securityHeaders(cfg))
+  app.get('/static/panel.css', (c) => {
+    c.header('Cache-Control', 'public, max-age=3600')
+    return c.body(PANEL_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' })
+  })
   app.get('/healthz', async (c) => {
     try {
-      await redis.ping()
+      await cfg.redis.ping()
       return c.json({ ok: true, redis: 'up' })
-    } catch (err) {
-      return c.json({ ok: false, redis: 'down', error: (err as Error).message }, 503)
+    } catch {
+      return c.json({ ok: false, redis: 'down' }, 503)
     }
   })
 
-  app.get('/', (c) =>
-    c.html(
-      <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <title>Posta</title>
-        </head>
-        <body>
-          <h1>Posta relay</h1>
-          <p>The customer panel is coming. To send mail, set your mail client to:</p>
-          <ul>
-            <li>SMTP server: <code>&lt;your account&gt;.{settings.serviceDomain}</code></li>
-            <li>Port {settings.submissionPort} with STARTTLS, or {settings.smtpsPort} with SSL/TLS</li>
-            <li>Authentication: normal password (PLAIN or LOGIN), with the login and password you were given</li>
-          </ul>
-        </body>
-      </html>,
-    ),
-  )
+  app.use('*', language(cfg))
+  app.use('*', redisGuard(cfg))
+  app.use('*', loadSession(cfg))
+  const formLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text('Payload Too Large', 413) })
+  const apiLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => apiError(c, 413, 'request body too large') })
+  const forms = csrfProtection(cfg)
+  app.use('*', async (c, next) => (isApi(c.req.path) ? apiLimit(c, next) : formLimit(c, async () => { await forms(c, next) })))
+
+  app.route('/admin', createAdminApp(cfg))
+  app.route('/api/v1/admin', createAdminApi(cfg))
+  app.route('/api/v1', createTenantApi(cfg))
+  app.route('/', createCustomerApp(cfg))
+
+  app.notFound(notFound)
+  app.onError(onPanelError(cfg))
   return app
 }

@@ -1,14 +1,12 @@
 // SMTP AUTH PLAIN and LOGIN against the tenants' hashed credentials, only inside TLS.
 // Failed logins are throttled in Redis per client, per (login, client) pair and per login, checked before any hashing
 // (lib/authguard.ts: a stranger's guesses never refuse the right password from an address that did not fail).
-import * as crypto from 'node:crypto'
-import { beginAttempt, clientKey, endAttempt, failureCounts, lockoutState, type AuthLimits, type LockedBy } from '../../lib/authguard'
+// The verdict on a login (throttling, verify cache, scrypt, tenant status) is lib/login.ts, shared with the panel.
+import { failureCounts, type AuthLimits } from '../../lib/authguard'
 import { AUTH_INI } from '../../lib/inis'
 import { authFailed, authSucceeded } from '../../lib/metrics'
-import type { RedisClient } from '../../lib/redis'
+import { judgeLogin, normalLogin } from '../../lib/login'
 import { loginOf, setLogin } from '../../lib/submission'
-import { authRecord, parseLogin, type TenantStatus } from '../../lib/tenants'
-import { generatePassword, hashPassword, verifyPassword } from '../../lib/password'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
 import { loadIni } from '../shared/settings'
 
@@ -21,9 +19,6 @@ interface AuthConfig {
 
 const MAX_FIELD = 256
 let cfg: AuthConfig
-/** Successful verifies, keyed by HMAC(user, password, stored hash) with a per-process secret: no plaintext kept. */
-const verified = new Map<string, number>()
-const cacheSecret = crypto.randomBytes(32)
 
 export function register(this: Plugin) {
   load_auth_ini.call(this)
@@ -152,87 +147,8 @@ function decode(s: string): string | null {
   return Buffer.from(s, 'base64').toString('utf8')
 }
 
-let dummy: Promise<string> | null = null
-/** A hash of a random password, made once, to verify unknown logins against. */
-function dummyHash(): Promise<string> {
-  if (!dummy) dummy = hashPassword(generatePassword())
-  return dummy
-}
-
-function cacheKey(user: string, pass: string, hash: string): string {
-  return crypto.createHmac('sha256', cacheSecret).update(user).update('\0').update(pass).update('\0').update(hash).digest('base64')
-}
-
-type Verdict =
-  | { kind: 'locked'; by: LockedBy; retryAfter: number }
-  | { kind: 'wait'; ms: number }
-  | { kind: 'busy' }
-  | { kind: 'bad'; reason: string }
-  | { kind: 'ok'; slug: string; status: TenantStatus }
-
-/** Verifies in progress, by client and credential: a burst of pooled connections with the same login pays one hash. */
-const inflight = new Map<string, Promise<Verdict>>()
-
-/** How long a login waits, at most, for the outcome of its client's previous attempt (see Gate 'wait'). */
-const WAIT_MAX_MS = 10000
-const WAIT_STEP_MS = 100
-
-/**
- * The verdict on a login: the gate first (a read, nothing hashed), then the verify cache, then one counted attempt
- * and one scrypt, shared by identical attempts of one client in flight. Each distinct guess is counted before it is
- * hashed, so parallel connections cannot overrun a budget. When the login is under attack and this client's
- * previous attempt is still being verified, wait for its outcome: pooled connections are let in once one of them
- * has shown the password, and a guesser gets one guess per address.
- */
-async function judge(redis: RedisClient, ip: string, user: string, pass: string): Promise<Verdict> {
-  const deadline = Date.now() + WAIT_MAX_MS
-  for (;;) {
-    const v = await judgeOnce(redis, ip, user, pass)
-    if (v.kind !== 'wait') return v
-    if (Date.now() >= deadline) return { kind: 'busy' }
-    await new Promise((res) => setTimeout(res, Math.min(v.ms, WAIT_STEP_MS)))
-  }
-}
-
-async function judgeOnce(redis: RedisClient, ip: string, user: string, pass: string): Promise<Verdict> {
-  const gate = await lockoutState(redis, ip, user, cfg.limits)
-  if (gate.kind !== 'go') return gate
-  const login = parseLogin(user, getSettings().serviceDomain)
-  const rec = login ? await authRecord(redis, login.slug, login.local) : { status: null, hash: null }
-  const key = cacheKey(user, pass, rec.hash ?? '-')
-  if (login && rec.status && rec.hash && (verified.get(key) ?? 0) > Date.now()) return { kind: 'ok', slug: login.slug, status: rec.status }
-  const flightKey = `${clientKey(ip)} ${key}`
-  let flight = inflight.get(flightKey)
-  if (!flight) {
-    flight = (async (): Promise<Verdict> => {
-      const begun = await beginAttempt(redis, ip, user, cfg.limits)
-      if (begun.kind !== 'go') return begun
-      let ok = false
-      try {
-        if (!login || !rec.status || !rec.hash) {
-          // An unknown login costs the same hash as a known one: the reply time does not tell which logins exist.
-          await verifyPassword(pass, await dummyHash())
-          return { kind: 'bad', reason: login ? 'no such login' : 'not a login of this service' }
-        }
-        if (!(await verifyPassword(pass, rec.hash))) return { kind: 'bad', reason: 'wrong password' }
-        ok = true
-        if (cfg.cacheSeconds > 0) {
-          if (verified.size > 10000) verified.clear()
-          verified.set(key, Date.now() + cfg.cacheSeconds * 1000)
-        }
-        return { kind: 'ok', slug: login.slug, status: rec.status }
-      } finally {
-        await endAttempt(redis, ip, user, ok)
-      }
-    })().finally(() => inflight.delete(flightKey))
-    inflight.set(flightKey, flight)
-  }
-  return flight
-}
-
 function verify(this: Plugin, next: Next, connection: Connection, method: string, rawUser: string, pass: string) {
-  // eslint-disable-next-line no-control-regex
-  const user = rawUser.replace(/[\x00-\x1f\x7f]/g, '').toLowerCase()
+  const user = normalLogin(rawUser)
   const ip = connection.remote.ip
   const redis = getRedis(this)
   let answered = false
@@ -261,14 +177,14 @@ function verify(this: Plugin, next: Next, connection: Connection, method: string
   }
 
   ;(async () => {
-    const v = await judge(redis, ip, user, pass)
+    const v = await judgeLogin(redis, { limits: cfg.limits, cacheSeconds: cfg.cacheSeconds, serviceDomain: getSettings().serviceDomain }, ip, user, pass)
     if (v.kind !== 'ok' && v.kind !== 'bad') authFailed(v.kind === 'locked' ? `locked_${v.by}` : 'busy')
     if (v.kind === 'locked') {
       connection.logwarn(this, 'AUTH refused: too many failures', { auth_user: user, client_ip: ip, by: v.by, retry_after: v.retryAfter })
       if (v.by === 'ip') return reply(421, `4.7.0 Too many failed logins from your address, try again in ${v.retryAfter} seconds`, true)
       return reply(454, `4.7.0 Too many failed logins for this user from your address, try again in ${v.retryAfter} seconds`)
     }
-    if (v.kind === 'wait' || v.kind === 'busy') {
+    if (v.kind === 'busy') {
       connection.logwarn(this, 'AUTH refused: previous attempt of this client still being verified', { auth_user: user, client_ip: ip })
       return reply(454, '4.7.0 Another login for this user from your address is still being checked, try again in a few seconds')
     }
