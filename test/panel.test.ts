@@ -83,6 +83,7 @@ describe('panel (HTTP, real Redis)', function () {
       assert.doesNotMatch(cookie, /Secure/i)
       const dash = await c.get('/')
       assert.equal(dash.status, 200)
+      assert.equal(dash.headers.get('cache-control'), 'no-store', 'a private page is never cached')
       const html = await dash.text()
       assert.match(html, /Dashboard/)
       assert.ok(html.includes(creds.login), 'the page says who is signed in')

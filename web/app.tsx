@@ -46,6 +46,11 @@ export function createApp(deps: PanelDeps) {
     }
   })
 
+  // what the panel shows is one customer's or operator's: never kept by a browser or proxy cache
+  app.use('*', async (c, next) => {
+    await next()
+    if (!c.res.headers.has('cache-control')) c.header('Cache-Control', 'no-store')
+  })
   app.use('*', language(cfg))
   app.use('*', redisGuard(cfg))
   app.use('*', loadSession(cfg))
