@@ -5,6 +5,7 @@
 //
 //   /static/panel.css   the stylesheet
 //   /healthz            {"ok": true, "redis": "up"} or 503
+//   /metrics            Prometheus text, to direct loopback clients only (web/metrics.ts)
 //   /admin/*            operator pages (web/admin/index.tsx createAdminApp)
 //   /api/v1/admin/*     operator JSON API (web/admin/index.tsx createAdminApi)
 //   /api/v1/*           tenant JSON API (web/api.ts)
@@ -22,6 +23,7 @@ import { csrfProtection } from './csrf'
 import { createCustomerApp } from './customer'
 import { notFound, onPanelError, apiError } from './errors'
 import { language, redisGuard, securityHeaders } from './middleware'
+import { mountMetrics } from './metrics'
 import { PANEL_CSS } from './static'
 
 export type { PanelDeps } from './context'
@@ -33,6 +35,7 @@ export function createApp(deps: PanelDeps) {
   const app = new Hono<PanelEnv>()
 
   app.use('*', securityHeaders(cfg))
+  mountMetrics(app) // GET /metrics (direct loopback clients only) and the request counters: web/metrics.ts
   app.get('/static/panel.css', (c) => {
     c.header('Cache-Control', 'public, max-age=3600')
     return c.body(PANEL_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' })
