@@ -161,6 +161,9 @@ async function dashboard(c: C, cfg: PanelConfig) {
 
 // ---- messages ----
 
+/** Recipients listed per attempt on the page (the API gives them all). */
+const SHOWN_RECIPIENTS = 5
+
 async function messages(c: C, cfg: PanelConfig) {
   const lang = c.get('lang')
   const tz = cfg.settings.timeZone
@@ -194,7 +197,8 @@ async function messages(c: C, cfg: PanelConfig) {
               <tr data-status={a.status}>
                 <td>{formatDateTime(lang, new Date(a.at), tz)}</td>
                 <td>
-                  {a.recipients.length ? a.recipients.join(', ') : `@${a.domain}`}
+                  {a.recipients.length ? a.recipients.slice(0, SHOWN_RECIPIENTS).join(', ') : `@${a.domain}`}
+                  {a.recipients.length > SHOWN_RECIPIENTS && <span class="muted">{` ${t(lang, 'msg.more', { count: formatNumber(lang, a.recipients.length - SHOWN_RECIPIENTS) })}`}</span>}
                   {a.kind !== 'message' && <div class="muted">{t(lang, a.kind === 'dsn' ? 'msg.kind_dsn' : 'msg.kind_notice')}</div>}
                 </td>
                 <td class={`status-${a.status}`}>{statusText(a.status)}</td>
