@@ -1,18 +1,20 @@
 // `npm start`: runs a whole Posta node on this machine: Redis (embedded unless REDIS_URL is set), Haraka with
-// Posta's plugins, and the panel. Ctrl-C stops everything it started.
-import { serve } from '@hono/node-server'
+// Posta's plugins, and the panel, each a supervised child process (service/supervisor.ts: a child that dies is
+// restarted; too many crashes stop the node). SIGTERM or SIGINT (Ctrl-C) stops everything it started.
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
-import * as https from 'node:https'
 import * as net from 'node:net'
 import * as path from 'node:path'
-import { connectHotPath, connectTool, describeRedisUrl } from '../lib/redis'
-import { AUTH_INI, checkConfigDir, readConfigFile } from '../lib/inis'
+import { connectTool, describeRedisUrl } from '../lib/redis'
+import { checkConfigDir } from '../lib/inis'
 import { loadSettings, publishSettings } from '../lib/settings'
-import { createApp } from '../web/app'
 import { buildHarakaDir, harakaBin, PROJECT_ROOT } from './haraka-dir'
+import { acquireLock, type DataDirLock } from './lock'
+import { SUPERVISOR_PID_ENV } from './parent'
 import { startRedisServer, type RedisServer } from './redis-server'
-import { ensureSelfSigned } from './tls'
+import { harakaStopTimeoutMs } from './shutdown'
+import { Supervisor } from './supervisor'
+import { serviceCertificate } from './tls'
 
 function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -26,13 +28,30 @@ function log(msg: string) {
   process.stdout.write(`[posta] ${msg}\n`)
 }
 
+let lock: DataDirLock | null = null
+
+/** POSTA_RESTART_DELAY_MS: the wait before the first restart of a child that died (doubling on each crash). */
+function restartDelayMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.POSTA_RESTART_DELAY_MS
+  if (raw === undefined || raw === '') return 1000
+  if (!/^\d+$/.test(raw) || Number(raw) < 10 || Number(raw) > 60000) {
+    throw new Error(`POSTA_RESTART_DELAY_MS=${raw} is refused: allowed is a whole number of milliseconds from 10 to 60000 (default 1000)`)
+  }
+  return Number(raw)
+}
+
 async function main() {
   const settings = loadSettings()
+  const restart = { firstDelayMs: restartDelayMs(process.env) }
   // Every Posta ini is checked before anything starts: one line per refused value, then exit 1.
   const configDir = path.resolve(process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config'))
   const problems = checkConfigDir(configDir)
   if (problems.length) throw new Error(`not starting, bad settings in ${configDir}:\n${problems.map((p) => `  ${p}`).join('\n')}`)
   fs.mkdirSync(settings.dataDir, { recursive: true })
+
+  // one service per data dir: a second one would share the Redis socket and the queue with the first
+  lock = acquireLock(path.join(settings.dataDir, 'posta.lock'))
+  if (lock.staleFrom !== null) log(`took over the lock ${lock.file} of a service that is gone (pid ${lock.staleFrom || 'unknown'})`)
 
   for (const [name, port] of [
     ['POSTA_SMTP_PORT', settings.smtpPort], ['POSTA_SUBMISSION_PORT', settings.submissionPort],
@@ -57,9 +76,11 @@ async function main() {
   } catch (err) {
     await embedded?.stop()
     throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)}: ${(err as Error).message}`)
+  } finally {
+    redis.disconnect()
   }
 
-  const tls = settings.tls ?? ensureSelfSigned(path.join(settings.dataDir, 'tls'), settings.serviceDomain)
+  const tls = serviceCertificate(settings)
 
   const dir = buildHarakaDir({
     dir: path.join(settings.dataDir, 'haraka'),
@@ -72,53 +93,48 @@ async function main() {
     tlsCert: tls.cert,
     me: settings.hostname,
   })
-  const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir }
-  const haraka = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env })
-
-  // The panel's own client fails fast while Redis is down (its pages answer 503) and reconnects by itself.
-  const panelRedis = connectHotPath(settings.redisUrl, { commandTimeout: 2000 })
-  panelRedis.on('error', () => {})
-  const app = createApp({ redis: panelRedis, settings, auth: readConfigFile(configDir, AUTH_INI).values.main, secure: settings.panelTls })
-  const panelTls = settings.panelTls ? { createServer: https.createServer, serverOptions: { key: fs.readFileSync(tls.key), cert: fs.readFileSync(tls.cert) } } : {}
-  const panel = serve({ fetch: app.fetch, port: settings.panelPort, hostname: settings.listen, ...panelTls })
-  panel.on('error', (err: Error) => {
-    log(`panel: ${err.message}; stopping`)
-    void stop(1)
-  })
-
-  log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
-  log(`panel ${settings.panelTls ? 'https' : 'http'}://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
-  log(`redis ${describeRedisUrl(settings.redisUrl)}, service domain ${settings.serviceDomain}, data in ${settings.dataDir}`)
-  log('create a package and a tenant: npx posta package set basic --traffic 10GB; npx posta tenant create acme --package basic --contact you@example.net')
+  const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir, POSTA_CONFIG_DIR: configDir, [SUPERVISOR_PID_ENV]: String(process.pid) }
 
   let stopping = false
   const stop = async (code: number) => {
     if (stopping) return
     stopping = true
-    log('stopping')
-    panel.close()
-    if (haraka.exitCode === null && haraka.signalCode === null) {
-      const exited = new Promise((r) => haraka.once('exit', r))
-      haraka.kill('SIGINT') // Haraka handles SIGINT (SIGTERM only as pid 1)
-      const timer = setTimeout(() => haraka.kill('SIGKILL'), 35000)
-      await exited
-      clearTimeout(timer)
-    }
-    redis.disconnect()
-    panelRedis.disconnect()
+    log(code === 0 ? 'stopping' : 'stopping after a failure')
+    // Haraka first: it stops listening, tells open sessions 421 and keeps its queue on disk (config/smtp.ini)
+    await Promise.all([haraka.stop('SIGINT', harakaStopTimeoutMs(path.join(dir, 'config', 'smtp.ini'))), panel.stop('SIGTERM', 10000)])
     await embedded?.stop()
+    lock?.release()
+    log('stopped')
     process.exit(code)
   }
+  const giveUp = (reason: string) => {
+    process.stderr.write(`posta: ${reason}; stopping the node\n`)
+    void stop(1)
+  }
+  // Each child in its own process group: a Ctrl-C on the terminal reaches the launcher only, which stops the
+  // children in order (a second SIGINT would make Haraka exit at once, without draining).
+  const haraka = new Supervisor({
+    name: 'haraka', log, giveUp, ...restart,
+    start: () => spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: 'inherit', env, detached: true }),
+  })
+  const panel = new Supervisor({
+    name: 'panel', log, giveUp, ...restart,
+    start: () => spawn(process.execPath, [path.join(__dirname, 'panel.js')], { stdio: 'inherit', env, detached: true }),
+  })
   process.on('SIGINT', () => void stop(0))
   process.on('SIGTERM', () => void stop(0))
-  haraka.on('exit', (code, signal) => {
-    if (stopping) return
-    log(`haraka exited (${signal ?? code}); stopping`)
-    void stop(code || 1)
-  })
+  haraka.run()
+  panel.run()
+
+  log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
+  log(`panel ${settings.panelTls ? 'https' : 'http'}://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
+  log(`redis ${describeRedisUrl(settings.redisUrl)}, service domain ${settings.serviceDomain}, data in ${settings.dataDir}`)
+  log(`launcher pid ${process.pid}`)
+  log('create a package and a tenant: npx posta package set basic --traffic 10GB; npx posta tenant create acme --package basic --contact you@example.net')
 }
 
 main().catch((err: Error) => {
+  lock?.release()
   process.stderr.write(`posta: ${err.message}\n`)
   process.exit(1)
 })

@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import type { Settings } from '../lib/settings'
 
 export function ensureSelfSigned(dir: string, commonName: string): { key: string; cert: string } {
   const key = path.join(dir, 'key.pem')
@@ -20,4 +21,9 @@ export function ensureSelfSigned(dir: string, commonName: string): { key: string
   }
   fs.chmodSync(key, 0o600)
   return { key, cert }
+}
+
+/** The certificate a node serves: POSTA_TLS_KEY/POSTA_TLS_CERT, else the self-signed pair in the data dir. */
+export function serviceCertificate(s: Pick<Settings, 'tls' | 'dataDir' | 'serviceDomain'>): { key: string; cert: string } {
+  return s.tls ?? ensureSelfSigned(path.join(s.dataDir, 'tls'), s.serviceDomain)
 }

@@ -1,0 +1,317 @@
+// `npm start` as a supervised service: SIGTERM to the npm process stops every process it started (pids checked),
+// an open session gets 421 and a message in progress is finished first, a second start on the same data dir or a
+// busy port is refused, a stale lock is taken over, a killed Haraka or panel is restarted without losing a
+// message that got its 250, and repeated crashes end in a give-up with a non-zero exit.
+import { strict as assert } from 'node:assert'
+import { spawn, type ChildProcess } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import nodemailer from 'nodemailer'
+import { PROJECT_ROOT } from '../service/haraka-dir'
+import { pidAlive } from '../service/lock'
+import { canConnect, freePort, waitFor } from '../service/redis-server'
+import { posta } from '../testkit/cli'
+import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { startSink, type Sink } from '../testkit/sink'
+import { b64, SmtpClient } from '../testkit/smtp-client'
+
+interface Service {
+  child: ChildProcess
+  env: NodeJS.ProcessEnv
+  ports: { smtp: number; submission: number; smtps: number; panel: number }
+  out(): string
+  /** Pids from the "<name> running (pid N)" lines, in order. */
+  pids(name: 'haraka' | 'panel'): number[]
+  launcherPid(): number
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const START_JS = path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')
+
+async function servicePorts() {
+  return { smtp: await freePort(), submission: await freePort(), smtps: await freePort(), panel: await freePort() }
+}
+
+function serviceEnv(dataDir: string, ports: Service['ports'], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    POSTA_DATA_DIR: dataDir,
+    POSTA_LISTEN: '127.0.0.1',
+    POSTA_SMTP_PORT: String(ports.smtp),
+    POSTA_SUBMISSION_PORT: String(ports.submission),
+    POSTA_SMTPS_PORT: String(ports.smtps),
+    POSTA_PANEL_PORT: String(ports.panel),
+    POSTA_SERVICE_DOMAIN: 'relay.example',
+    POSTA_RESOLVERS: '127.0.0.1:9',
+    ...extra,
+  }
+  if (!extra.REDIS_URL) delete env.REDIS_URL
+  delete env.NODE_OPTIONS
+  return env
+}
+
+/** Starts the service (`npm start` itself, or its launcher directly) and waits until SMTP and the panel listen. */
+async function startService(env: NodeJS.ProcessEnv, ports: Service['ports'], how: 'npm' | 'node' = 'node', waitMs = 60000): Promise<Service> {
+  const child = how === 'npm' ? spawn('npm', ['start'], { env, cwd: PROJECT_ROOT }) : spawn(process.execPath, [START_JS], { env, cwd: PROJECT_ROOT })
+  let out = ''
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (out += d))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  const svc: Service = {
+    child, env, ports, exited,
+    out: () => out,
+    pids: (name) => [...out.matchAll(new RegExp(`\\[posta\\] ${name} running \\(pid (\\d+)\\)`, 'g'))].map((m) => Number(m[1])),
+    launcherPid: () => Number(/\[posta\] launcher pid (\d+)/.exec(out)?.[1]),
+  }
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`exited: ${out}`)
+    return /launcher pid/.test(out) && (await canConnect({ host: '127.0.0.1', port: ports.submission })) && (await canConnect({ host: '127.0.0.1', port: ports.panel }))
+  }, 'the service to listen', waitMs).catch((err) => {
+    child.kill('SIGKILL')
+    throw new Error(`${err.message}\n${out.slice(-3000)}`)
+  })
+  return svc
+}
+
+/** Runs the launcher expecting it to refuse: its exit code and output. */
+function refusedStart(env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [START_JS], { env, cwd: PROJECT_ROOT })
+    let out = ''
+    c.stdout.on('data', (d) => (out += d))
+    c.stderr.on('data', (d) => (out += d))
+    const t = setTimeout(() => c.kill('SIGKILL'), 60000)
+    c.on('close', (code) => {
+      clearTimeout(t)
+      resolve({ code, out })
+    })
+  })
+}
+
+function deadPid(): Promise<number> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['-e', ''])
+    c.on('exit', () => resolve(c.pid!))
+  })
+}
+
+function killAll(pids: number[]) {
+  for (const p of pids) if (p > 0 && pidAlive(p)) process.kill(p, 'SIGKILL')
+}
+
+describe('npm start supervises Haraka and the panel', function () {
+  this.timeout(240000)
+  const dirs: string[] = []
+  const leftovers: number[] = []
+  const tmp = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-supervise-'))
+    dirs.push(d)
+    return d
+  }
+  after(() => {
+    killAll(leftovers)
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+  })
+
+  it('POSTA_RESTART_DELAY_MS must be a number of milliseconds', async () => {
+    const r = await refusedStart(serviceEnv(tmp(), await servicePorts(), { POSTA_RESTART_DELAY_MS: '1s' }))
+    assert.equal(r.code, 1)
+    assert.match(r.out, /POSTA_RESTART_DELAY_MS=1s is refused: allowed is a whole number of milliseconds from 10 to 60000/)
+  })
+
+  describe('started as `npm start`, stopped with SIGTERM', () => {
+    let svc: Service
+    let dataDir: string
+    let stalePid: number
+
+    before(async () => {
+      dataDir = tmp()
+      stalePid = await deadPid()
+      fs.writeFileSync(path.join(dataDir, 'posta.lock'), `${stalePid}\n`)
+      const ports = await servicePorts()
+      // `npm start` builds first: generous on a loaded machine
+      svc = await startService(serviceEnv(dataDir, ports), ports, 'npm', 200000)
+      leftovers.push(svc.launcherPid(), ...svc.pids('haraka'), ...svc.pids('panel'))
+    })
+    after(() => {
+      if (svc?.child.exitCode === null) svc.child.kill('SIGKILL')
+    })
+
+    it('takes over a stale lock of a dead pid, and says so', () => {
+      assert.match(svc.out(), new RegExp(`took over the lock .*posta\\.lock of a service that is gone \\(pid ${stalePid}\\)`))
+      assert.equal(fs.readFileSync(path.join(dataDir, 'posta.lock'), 'utf8').trim(), String(svc.launcherPid()))
+    })
+
+    it('refuses a second start on the same data dir (other ports) with the lock holder\'s pid', async () => {
+      const r = await refusedStart(serviceEnv(dataDir, await servicePorts()))
+      assert.equal(r.code, 1)
+      assert.match(r.out, new RegExp(`another Posta service \\(pid ${svc.launcherPid()}\\) runs on this data dir \\(lock .*posta\\.lock\\)`))
+      assert.equal(fs.readFileSync(path.join(dataDir, 'posta.lock'), 'utf8').trim(), String(svc.launcherPid()), 'the lock stays the first one\'s')
+    })
+
+    it('refuses a second start on a busy port and names the port', async () => {
+      const ports = { ...(await servicePorts()), smtps: svc.ports.smtps }
+      const other = tmp()
+      const r = await refusedStart(serviceEnv(other, ports))
+      assert.equal(r.code, 1)
+      assert.match(r.out, new RegExp(`port ${svc.ports.smtps} on 127\\.0\\.0\\.1 is in use: stop what holds it, or set POSTA_SMTPS_PORT to another port`))
+      assert.equal(fs.existsSync(path.join(other, 'posta.lock')), false, 'a refused start leaves no lock')
+    })
+
+    it('SIGTERM to npm: open sessions get 421, Haraka, the panel, Redis and the launcher exit, the lock is gone', async () => {
+      const launcher = svc.launcherPid()
+      const [harakaPid] = svc.pids('haraka')
+      const [panelPid] = svc.pids('panel')
+      const redisPid = Number(fs.readFileSync(path.join(dataDir, 'redis', 'redis.log'), 'utf8').match(/pid=(\d+)/)?.[1])
+      for (const p of [launcher, harakaPid, panelPid, redisPid]) assert.ok(p > 0 && pidAlive(p), `pid ${p} runs`)
+      const idle = await SmtpClient.connect({ port: svc.ports.smtp })
+      assert.equal((await idle.ehlo()).code, 250)
+      const fresh = await SmtpClient.connect({ port: svc.ports.submission })
+      const started = Date.now()
+      svc.child.kill('SIGTERM')
+      for (const c of [idle, fresh]) {
+        const bye = await c.read(20000)
+        assert.equal(bye.code, 421)
+        assert.match(bye.raw, /^421 4\.3\.2 Service shutting down, try again later/)
+        assert.ok(await c.waitClosed(5000), 'the session is closed after the 421')
+      }
+      const { code } = await svc.exited
+      assert.equal(code, 0, svc.out().slice(-2000))
+      assert.ok(Date.now() - started < 20000, 'no wait for the 30 s force timeout once the sessions are gone')
+      await waitFor(async () => [launcher, harakaPid, panelPid, redisPid].every((p) => !pidAlive(p)), 'every process to exit', 15000)
+      assert.equal(fs.existsSync(path.join(dataDir, 'posta.lock')), false)
+      assert.equal(await canConnect({ host: '127.0.0.1', port: svc.ports.panel }), false)
+      assert.match(svc.out(), /\[posta-service\] draining open sessions before exit sessions=2/)
+    })
+  })
+
+  describe('under load, with a tenant and a sink', () => {
+    let redis: TestRedis
+    let sink: Sink
+    let svc: Service
+    let creds: { login: string; password: string }
+    const sinkDomain = `${uniqueName('sink')}.test`
+
+    before(async () => {
+      redis = await testRedis()
+      sink = await startSink()
+      const ports = await servicePorts()
+      svc = await startService(serviceEnv(tmp(), ports, { REDIS_URL: redis.url, POSTA_RESTART_DELAY_MS: '200' }), ports)
+      // after the start: the CLI reads the service domain the service published
+      const env = { REDIS_URL: redis.url }
+      const pkg = uniqueName('pkg')
+      assert.equal((await posta(['package', 'set', pkg, '--traffic', '1GB'], env)).code, 0)
+      const t = await posta(['tenant', 'create', uniqueName('t'), '--package', pkg, '--contact', 'ops@example.net', '--json'], env)
+      assert.equal(t.code, 0, t.stderr)
+      creds = t.json()
+      assert.equal((await posta(['route', 'set', `.${sinkDomain}`, `127.0.0.1:${sink.port}`], env)).code, 0)
+    })
+    after(async () => {
+      if (svc) {
+        leftovers.push(...svc.pids('haraka'), ...svc.pids('panel'))
+        if (svc.child.exitCode === null) svc.child.kill('SIGKILL')
+      }
+      await sink?.close()
+      await redis?.close()
+    })
+
+    const transport = () =>
+      nodemailer.createTransport({
+        host: '127.0.0.1', port: svc.ports.submission, requireTLS: true,
+        auth: { user: creds.login, pass: creds.password }, tls: { rejectUnauthorized: false },
+        connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 10000,
+      })
+
+    it('kill -9 of Haraka under load: restarted, and every message that got a 250 reaches the sink', async () => {
+      const [first] = svc.pids('haraka')
+      const accepted: string[] = []
+      let refused = 0
+      let running = true
+      const sender = async (n: number) => {
+        for (let i = 0; running; i++) {
+          const subject = `load ${n}.${i} ${uniqueName('m')}`
+          try {
+            const info = await transport().sendMail({ from: 'sender@customer.example', to: `rcpt@${sinkDomain}`, subject, text: 'x' })
+            if (/^250 /.test(info.response)) accepted.push(subject)
+          } catch {
+            refused++ // the connection died with Haraka, or nobody listens yet: the client keeps its message
+            await new Promise((r) => setTimeout(r, 100))
+          }
+        }
+      }
+      const senders = [0, 1, 2, 3].map((n) => sender(n))
+      await waitFor(async () => accepted.length >= 8, 'the first messages accepted', 60000)
+      process.kill(first, 'SIGKILL')
+      await waitFor(async () => svc.pids('haraka').length === 2, 'haraka to be restarted', 30000)
+      assert.match(svc.out(), /\[posta\] haraka died \(killed by signal SIGKILL\); restarting in 0\.2s \(crash 1 of 5 allowed within 60s\)/)
+      const atRestart = accepted.length
+      await waitFor(async () => accepted.length >= atRestart + 8, 'messages accepted after the restart', 90000)
+      running = false
+      await Promise.all(senders)
+      assert.ok(refused > 0 || atRestart > 0)
+      await waitFor(async () => accepted.every((s) => sink.messages.some((m) => m.raw.includes(s))), 'every accepted message at the sink', 90000).catch(() => {
+        const missing = accepted.filter((s) => !sink.messages.some((m) => m.raw.includes(s)))
+        throw new Error(`${missing.length} of ${accepted.length} accepted messages never reached the sink: ${missing.slice(0, 5).join(', ')}`)
+      })
+      assert.equal(pidAlive(first), false)
+    })
+
+    it('kill -9 of the panel: restarted, /healthz answers again', async () => {
+      const [first] = svc.pids('panel')
+      process.kill(first, 'SIGKILL')
+      await waitFor(async () => svc.pids('panel').length === 2, 'the panel to be restarted', 30000)
+      assert.match(svc.out(), /\[posta\] panel died \(killed by signal SIGKILL\); restarting in 0\.2s/)
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${svc.ports.panel}/healthz`).catch(() => null))?.status === 200, 'the panel to answer', 30000)
+    })
+
+    it('SIGTERM: a message in progress is finished (250), then the session gets 421', async () => {
+      const c = await SmtpClient.connect({ port: svc.ports.submission })
+      await c.ehlo()
+      assert.equal((await c.starttls()).code, 220)
+      await c.ehlo()
+      assert.equal((await c.send(`AUTH PLAIN ${b64(`\0${creds.login}\0${creds.password}`)}`)).code, 235)
+      assert.equal((await c.send('MAIL FROM:<sender@customer.example>')).code, 250)
+      assert.equal((await c.send(`RCPT TO:<late@${sinkDomain}>`)).code, 250)
+      const before = sink.messages.length
+      svc.child.kill('SIGTERM')
+      await new Promise((r) => setTimeout(r, 1000))
+      assert.equal((await c.send('DATA')).code, 354)
+      const subject = uniqueName('late')
+      const done = await c.send(`Subject: ${subject}\r\n\r\nfinished during the drain\r\n.`)
+      assert.equal(done.code, 250, done.raw)
+      const bye = await c.read(20000)
+      assert.equal(bye.code, 421)
+      const { code } = await svc.exited
+      assert.equal(code, 0)
+      for (const p of [...svc.pids('haraka'), ...svc.pids('panel')]) assert.equal(pidAlive(p), false, `pid ${p} is gone`)
+      assert.ok(sink.messages.length >= before)
+    })
+  })
+
+  it('gives up after repeated crashes and exits non-zero, leaving no process behind', async () => {
+    const redis = await testRedis()
+    try {
+      // a plugin that does not exist: Haraka refuses to start (ignore_bad_plugins=0), every time
+      const configDir = tmp()
+      fs.cpSync(path.join(PROJECT_ROOT, 'config'), configDir, { recursive: true })
+      fs.appendFileSync(path.join(configDir, 'plugins'), '\nposta-no-such-plugin\n')
+      const ports = await servicePorts()
+      const env = serviceEnv(tmp(), ports, { REDIS_URL: redis.url, POSTA_CONFIG_DIR: configDir, POSTA_RESTART_DELAY_MS: '50' })
+      const r = await refusedStart(env)
+      assert.equal(r.code, 1, r.out.slice(-2000))
+      const deaths = [...r.out.matchAll(/\[posta\] haraka died \(exit code (\d+)\)/g)]
+      assert.equal(deaths.length, 5, r.out.slice(-3000))
+      assert.match(r.out, /restarting in 0\.05s \(crash 1 of 5/)
+      assert.match(r.out, /restarting in 0\.4s \(crash 4 of 5/)
+      assert.match(r.out, /haraka died \(exit code \d+\): 5 crashes within 60s, giving up/)
+      assert.match(r.out, /posta: haraka crashed 5 times within 60s \(last: exit code \d+\); stopping the node/)
+      const pids = [...r.out.matchAll(/\[posta\] (?:haraka|panel) running \(pid (\d+)\)/g)].map((m) => Number(m[1]))
+      assert.equal(pids.length, 6, 'five Haraka starts and one panel')
+      await waitFor(async () => pids.every((p) => !pidAlive(p)), 'no child left', 10000)
+      assert.equal(await canConnect({ host: '127.0.0.1', port: ports.panel }), false)
+    } finally {
+      await redis.close()
+    }
+  })
+})
