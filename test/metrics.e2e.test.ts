@@ -322,6 +322,37 @@ describe('metrics end to end: the edges', function () {
     }
   })
 
+  it('connections refused by posta-limits before Haraka sees them are counted (policy, connect, temporary)', async () => {
+    const port = await freePort('127.0.0.1')
+    const node = await startHaraka({
+      redisUrl: redis.url, overrides: { ...BASE_OVERRIDES, 'posta-limits.ini': '[connections]\nmax_per_client=1\n' }, env: { POSTA_METRICS_PORT: String(port) },
+    })
+    try {
+      await node.waitForLog(/metrics served/)
+      // testkit's start-up probes (from 127.0.0.1) may be refused too, and a loaded Haraka may accept them late:
+      // count from when the refusals stop changing
+      let before = await scrape(port)
+      for (let i = 0; i < 30; i++) {
+        await new Promise((r) => setTimeout(r, 500))
+        const again = await scrape(port)
+        const stable = sumOf(again, 'posta_smtp_refusals_total') === sumOf(before, 'posta_smtp_refusals_total') && valueOf(again, 'posta_smtp_sessions') === 0
+        before = again
+        if (stable) break
+      }
+      const first = await SmtpClient.connect({ port: node.smtpPort, localAddress: '127.0.9.1' })
+      const second = await SmtpClient.connect({ port: node.smtpPort, localAddress: '127.0.9.1' })
+      assert.equal(second.greeting.code, 421)
+      await second.close()
+      await first.close()
+      const m = await scrape(port)
+      const labels = { reason: 'policy', stage: 'connect', type: 'temporary' }
+      assert.equal(valueOf(m, 'posta_smtp_refusals_total', labels) - valueOf(before, 'posta_smtp_refusals_total', labels), 1)
+      assert.equal(sumOf(m, 'posta_smtp_refusals_total') - sumOf(before, 'posta_smtp_refusals_total'), 1)
+    } finally {
+      await node.stop()
+    }
+  })
+
   it('POSTA_METRICS_PORT=0: nothing served', async () => {
     const port = await freePort('127.0.0.1')
     const node = await startHaraka({ redisUrl: redis.url, overrides: BASE_OVERRIDES, env: { POSTA_METRICS_PORT: '0' } })

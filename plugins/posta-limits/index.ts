@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import type * as tls from 'node:tls'
 import { clientKey } from '../../lib/authguard'
 import { LIMITS_INI } from '../../lib/inis'
+import { refused } from '../../lib/metrics'
 import { bareCrIndex, ConnectionCount, DEFAULT_LIMITS, RefusalLog, type LimitSettings } from '../../lib/limits'
 import { constants, DSN, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
 import { loadIni } from '../shared/settings'
@@ -138,6 +139,7 @@ function on_socket(plugin: Plugin, socket: Socket, smtps: boolean, admit: () => 
     } else {
       refuse = true
       note_refusal(plugin, client, ip, socket.localPort, max)
+      refused('policy', 'connect', false) // refused before Haraka sees the socket: no deny hook runs for it
       socket.on('error', () => {}) // nobody else listens to this socket: a reset must not become an uncaught error
       if (!smtps) return refuse_socket(socket, max)
       // SMTPS: the reply can only be given inside TLS. Past another `max` of these in their handshake, just close.
