@@ -2,9 +2,8 @@
 import * as os from 'node:os'
 import type Redis from 'ioredis'
 import { InputError } from '../lib/errors'
-import { keys } from '../lib/keys'
 import { parseLocalTime } from '../lib/period'
-import { DEFAULT_ROTATION, type RotationOptions } from '../lib/rotation'
+import { publishedRotation, type RotationOptions } from '../lib/rotation'
 import type { Settings } from '../lib/settings'
 import { loginFor, smtpHost, type Credentials, type Tenant } from '../lib/tenants'
 
@@ -51,9 +50,8 @@ export function tenantView(t: Tenant, s: Settings) {
 }
 
 /** Rotation settings as the running service published them (config/posta-outbound.ini), else the defaults. */
-export async function rotationOptions(ctx: Ctx): Promise<RotationOptions> {
-  const [slot, active] = await ctx.redis.hmget(keys.published(), 'rotation_slot_minutes', 'rotation_active')
-  return { timeZone: ctx.settings.timeZone, slotMinutes: Number(slot) || DEFAULT_ROTATION.slotMinutes, active: Number(active) || DEFAULT_ROTATION.active }
+export function rotationOptions(ctx: Ctx): Promise<RotationOptions> {
+  return publishedRotation(ctx.redis, ctx.settings.timeZone)
 }
 
 /** A time the operator typed: read in the service time zone unless it carries `Z` or an offset (lib/period.ts). */

@@ -188,6 +188,21 @@ export async function runCycle(
   return report
 }
 
+/** The last known check of each zone for each IP (what the monitor stored), for the operator area. */
+export async function ipChecks(redis: Redis, ips: string[]): Promise<Record<string, Record<string, StoredCheck>>> {
+  if (!ips.length) return {}
+  const pipe = redis.pipeline()
+  for (const ip of ips) pipe.hgetall(keys.monitorIp(ip))
+  const res = (await pipe.exec()) ?? []
+  return Object.fromEntries(
+    ips.map((ip, i) => {
+      const [err, raw] = res[i] ?? [null, {}]
+      if (err) throw err
+      return [ip, Object.fromEntries(Object.entries((raw ?? {}) as Record<string, string>).map(([z, v]) => [z, JSON.parse(v) as StoredCheck]))]
+    }),
+  )
+}
+
 export async function lastCycles(redis: Redis, n = 10): Promise<CycleReport[]> {
   return (await redis.lrange(keys.monitorCycles(), 0, n - 1)).map((v) => JSON.parse(v) as CycleReport)
 }

@@ -1,11 +1,13 @@
 // Operator accounts: the people who run the service and sign in to the operator area (/admin). Made with
 // `posta operator create <name>`; the password is generated, shown once and stored only as a scrypt hash
-// (lib/password.ts). Removing an operator or renewing their password calls `endSessions` for their panel sessions.
+// (lib/password.ts). Removing an operator or renewing their password ends their panel sessions (lib/sessions.ts).
 import type Redis from 'ioredis'
+import { beginAttempt, endAttempt, lockoutState, type AuthLimits } from './authguard'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
 import { runScript } from './lua'
 import { generatePassword, hashPassword, verifyPassword } from './password'
+import { endSessionsOf } from './sessions'
 
 export interface Operator {
   name: string
@@ -22,9 +24,6 @@ export interface OperatorCredentials {
   name: string
   password: string
 }
-
-/** Ends the panel sessions of an operator (lib/sessions.ts once the panel has them); set by whoever owns sessions. */
-export type EndSessions = (redis: Redis, name: string) => Promise<unknown>
 
 /** Operator name: 1-32 of lower-case letters, digits, '.', '_' and '-', starting with a letter (like a Unix user). */
 const OPERATOR_NAME = /^[a-z][a-z0-9._-]{0,31}$/
@@ -66,19 +65,19 @@ export async function getOperator(redis: Redis, name: string): Promise<Operator 
 }
 
 /** Removes an operator; their sessions end. */
-export async function removeOperator(redis: Redis, name: string, endSessions?: EndSessions): Promise<void> {
+export async function removeOperator(redis: Redis, name: string): Promise<void> {
   const n = checkOperatorName(name)
   if (!(await redis.hdel(keys.operators(), n))) throw unknown(n)
-  await endSessions?.(redis, n)
+  await endSessionsOf(redis, { kind: 'operator', operator: n })
 }
 
 /** Gives an operator a new generated password (returned once); their sessions end. */
-export async function renewOperatorPassword(redis: Redis, name: string, endSessions?: EndSessions): Promise<OperatorCredentials> {
+export async function renewOperatorPassword(redis: Redis, name: string): Promise<OperatorCredentials> {
   const n = checkOperatorName(name)
   const password = generatePassword()
   const set = await runScript<number>(redis, 'operator_password', 1, [keys.operators()], [n, await hashPassword(password), new Date().toISOString()])
   if (set !== 1) throw unknown(n)
-  await endSessions?.(redis, n)
+  await endSessionsOf(redis, { kind: 'operator', operator: n })
   return { name: n, password }
 }
 
@@ -95,4 +94,29 @@ export async function verifyOperator(redis: Redis, name: string, password: strin
     return false
   }
   return verifyPassword(password, (JSON.parse(v) as StoredOperator).hash)
+}
+
+/** The login an operator's attempts are counted under by lib/authguard.ts: apart from every tenant login. */
+export const operatorLogin = (name: string) => `operator:${String(name).toLowerCase()}`
+
+export type OperatorVerdict = { kind: 'ok'; name: string } | { kind: 'bad' } | { kind: 'locked'; retryAfter: number } | { kind: 'busy' }
+
+/**
+ * An operator login (the /admin form), throttled by the rules and the Redis counters of SMTP AUTH (lib/authguard.ts,
+ * per client, per (login, client) and per login, as `operator:<name>`): the gate is read before anything is hashed,
+ * the attempt counted before the password is verified.
+ */
+export async function judgeOperator(redis: Redis, limits: AuthLimits, ip: string, name: string, password: string): Promise<OperatorVerdict> {
+  const counted = operatorLogin(name)
+  const gate = await lockoutState(redis, ip, counted, limits)
+  const begun = gate.kind === 'go' ? await beginAttempt(redis, ip, counted, limits) : gate
+  if (begun.kind === 'locked') return { kind: 'locked', retryAfter: begun.retryAfter }
+  if (begun.kind === 'wait') return { kind: 'busy' }
+  let ok = false
+  try {
+    ok = await verifyOperator(redis, name, password)
+  } finally {
+    await endAttempt(redis, ip, counted, ok)
+  }
+  return ok ? { kind: 'ok', name } : { kind: 'bad' }
 }

@@ -1,6 +1,8 @@
 // The daily rotation of the outbound pool: the day is cut into slots (in the service time zone) and each slot has
 // its active subset of the pool. The subset is a function of the pool and the slot number alone, so every node
 // computes the same one from its clock, with no coordination.
+import type Redis from 'ioredis'
+import { keys } from './keys'
 import { dayOf, localMidnight } from './period'
 
 export interface RotationOptions {
@@ -12,6 +14,12 @@ export interface RotationOptions {
 }
 
 export const DEFAULT_ROTATION: RotationOptions = { timeZone: 'Europe/Rome', slotMinutes: 240, active: 0.5 }
+
+/** Rotation settings as the running service published them (config/posta-outbound.ini), else the defaults. */
+export async function publishedRotation(redis: Redis, timeZone: string): Promise<RotationOptions> {
+  const [slot, active] = await redis.hmget(keys.published(), 'rotation_slot_minutes', 'rotation_active')
+  return { timeZone, slotMinutes: Number(slot) || DEFAULT_ROTATION.slotMinutes, active: Number(active) || DEFAULT_ROTATION.active }
+}
 
 export interface Slot {
   /** Global slot number: days since 1970-01-01 (local date) x slots a day + index in the day. */

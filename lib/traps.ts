@@ -161,3 +161,10 @@ export async function recordTrapHit(
 export async function trapHits(redis: Redis, tenant: string): Promise<number> {
   return Number((await redis.hget(keys.trapHits(tenant), 'hits')) ?? 0)
 }
+
+/** A tenant's spamtrap hits by class, and the typo-trap strikes still inside their window (`<tx>|<domain>`), for operators. */
+export async function trapHitCounts(redis: Redis, tenant: string): Promise<{ hits: number; pristine: number; recycled: number; typo: number; strikes: string[] }> {
+  const [h, strikes] = await Promise.all([redis.hgetall(keys.trapHits(tenant)), redis.zrevrange(keys.trapStrikes(tenant), 0, 49)])
+  const n = (f: string) => Number(h[f] ?? 0)
+  return { hits: n('hits'), pristine: n('pristine'), recycled: n('recycled'), typo: n('typo'), strikes }
+}

@@ -37,7 +37,7 @@ export const commands: Record<string, Command> = {
   },
   'operator remove': {
     usage: 'posta operator remove <name>',
-    summary: 'remove an operator account',
+    summary: 'remove an operator account; their panel sessions end',
     args: 1,
     async run(ctx) {
       await removeOperator(ctx.redis, ctx.args[0])
@@ -47,7 +47,7 @@ export const commands: Record<string, Command> = {
   },
   'operator password': {
     usage: 'posta operator password <name>',
-    summary: 'give an operator a new password (printed once)',
+    summary: 'give an operator a new password (printed once); their panel sessions end',
     args: 1,
     async run(ctx) {
       const c = await renewOperatorPassword(ctx.redis, ctx.args[0])
