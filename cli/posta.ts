@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { InputError } from '../lib/errors'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { loadSettings, withPublished } from '../lib/settings'
+import { commands as domainCommands } from './commands/domains'
 import { commands as monitorCommands } from './commands/monitor'
 import { commands as operatorCommands } from './commands/operators'
 import { commands as packageCommands } from './commands/packages'
@@ -13,7 +14,7 @@ import { commands as tenantCommands } from './commands/tenants'
 import { commands as trapCommands } from './commands/traps'
 import type { Command } from './util'
 
-const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands, ...operatorCommands }
+const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands, ...operatorCommands, ...domainCommands }
 
 function helpAll(): string {
   const rows = Object.values(commands).map((c) => [c.usage, c.summary])
@@ -71,8 +72,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const cause = (lastError ?? (err as Error)).message
       throw new Error(`cannot reach Redis at ${describeRedisUrl(settings.redisUrl)} (${cause}): is "npm start" running, or REDIS_URL set?`)
     }
-    await cmd.run({ redis, settings: await withPublished(redis, settings), args, opts: parsed.values, json: Boolean(parsed.values.json), out })
-    return 0
+    // a command may return its exit status (a check that found something to change: 1); otherwise 0
+    const status = await cmd.run({ redis, settings: await withPublished(redis, settings), args, opts: parsed.values, json: Boolean(parsed.values.json), out })
+    return typeof status === 'number' ? status : 0
   } finally {
     redis.disconnect()
   }

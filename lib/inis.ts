@@ -152,8 +152,18 @@ export const TRAP_INI = schema({
   },
 })
 
+/** posta-domains (docs/domains.md): whose sender domains a tenant may use. */
+export const DOMAINS_INI = schema({
+  file: 'posta-domains.ini',
+  sections: {
+    main: {
+      policy: string('verified', 'verified or any', (s) => s === 'verified' || s === 'any', { bad: ['off', 'Verified', 'all'] }),
+    },
+  },
+})
+
 /** Every Posta ini that config/ ships, checked whole by `npm start` before Haraka starts. */
-export const SHIPPED_INIS: IniSchema[] = [AUTH_INI, LIMITS_INI, MONITOR_INI, OUTBOUND_INI, QUOTA_INI, TRAP_INI] as unknown as IniSchema[]
+export const SHIPPED_INIS: IniSchema[] = [AUTH_INI, DOMAINS_INI, LIMITS_INI, MONITOR_INI, OUTBOUND_INI, QUOTA_INI, TRAP_INI] as unknown as IniSchema[]
 
 /** Reads one ini of a config directory (lib/ini.ts parser) against its schema; a missing file is all defaults. */
 export function readConfigFile<S extends Sections, P extends Section>(configDir: string, s: IniSchema<S, P>) {

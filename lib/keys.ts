@@ -90,6 +90,17 @@ export const keys = {
   audit: () => `${P}audit`,
   // ---- end of operator accounts ----
 
+  // ---- Sender domains (lib/domains.ts) ----
+  // The three keys share the {domains} hash tag, so one script checks a domain's parents and subdomains against
+  // every other tenant's and writes the tenant's entry and the ownership together (lib/lua/domain_claim.lua).
+  /** HASH verified domain -> the slug of the tenant it was verified for (a pending domain is nobody's). */
+  domainOwners: () => `${P}{domains}:owners`,
+  /** ZSET (all scores 0) of every verified domain, labels reversed (com.example.mail): its subdomains by ZRANGEBYLEX. */
+  domainNames: () => `${P}{domains}:names`,
+  /** HASH of one tenant's claimed domains: domain -> JSON (status pending|verified, token, added_at, verified_at). */
+  tenantDomains: (slug: string) => `${P}{domains}:tenant:${slug}`,
+  // ---- end of sender domains ----
+
   /** HASH domain (or .domain for subdomains) -> host:port. */
   routes: () => `${P}routes`,
 

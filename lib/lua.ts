@@ -23,6 +23,8 @@ export const SCRIPTS: Record<string, number> = {
   attempt_login: 3,
   attempt_uncount: 1,
   dkim_key: 1,
+  domain_claim: 3,
+  domain_remove: 3,
   ledger_deferred: 2,
   operator_password: 1,
   quota_commit: 5,

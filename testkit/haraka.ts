@@ -79,6 +79,15 @@ export function hermeticOverrides(overrides: Record<string, string> = {}): Recor
   return overrides
 }
 
+/**
+ * A test Haraka's sender policy: `any` (config/posta-domains.ini policy=any) unless the test gives its own
+ * posta-domains.ini, so that tests not about sender domains may send as any domain (you@acme.example); the tests of
+ * the policy itself (test/domains*.e2e.test.ts) give `verified`, the shipped default.
+ */
+export function senderPolicyOverrides(overrides: Record<string, string>): Record<string, string> {
+  return 'posta-domains.ini' in overrides ? overrides : { ...overrides, 'posta-domains.ini': '[main]\npolicy=any\n' }
+}
+
 export function testCerts(): { key: string; cert: string } {
   if (!certs) certs = ensureSelfSigned(path.join(os.tmpdir(), 'posta-test-tls'), 'posta.localhost')
   return certs
@@ -103,7 +112,7 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
     ? [opts.ports.smtp, opts.ports.submission, opts.ports.smtps]
     : [await freePort(host), await freePort(host), await freePort(host)]
   const { key, cert } = testCerts()
-  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides), extraPlugins: opts.extraPlugins })
+  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: senderPolicyOverrides(hermeticOverrides(opts.overrides)), extraPlugins: opts.extraPlugins })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }
@@ -173,7 +182,7 @@ export async function harakaRefuses(opts: StartHarakaOptions): Promise<{ code: n
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-haraka-'))
   const [smtpPort, submissionPort, smtpsPort] = [await freePort(host), await freePort(host), await freePort(host)]
   const { key, cert } = testCerts()
-  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: hermeticOverrides(opts.overrides) })
+  buildHarakaDir({ dir, listen: host, smtpPort, submissionPort, smtpsPort, tlsKey: key, tlsCert: cert, me: 'relay.posta.localhost', overrides: senderPolicyOverrides(hermeticOverrides(opts.overrides)) })
   const logFile = path.join(dir, 'haraka.log')
   const out = fs.openSync(logFile, 'a')
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }

@@ -46,7 +46,16 @@ export interface Transaction extends Loggable {
   mail_from: Address
   rcpt_to: Address[]
   data_bytes: number
-  header: { get(name: string): string; add(name: string, value: string): void }
+  header: {
+    get(name: string): string
+    add(name: string, value: string): void
+    /** Every header of that name, raw (one entry per header line). */
+    get_all(name: string): readonly string[]
+    /** The header parsed as an address list (@haraka/email-address Address or Group objects); throws when it does not parse. */
+    get_addresses(name: string): unknown[]
+  }
+  add_header(name: string, value: string): void
+  remove_header(name: string): void
 }
 
 export interface Connection extends Loggable {
