@@ -253,4 +253,25 @@ describe('sender domains end to end (CLI, loopback DNS, Haraka, sink)', function
       assert.equal((await transaction('', [`From: me@${mine}`], open)).mail.code, 550)
     })
   })
+
+  // the last block: it stops Redis
+  describe('Redis unreachable', () => {
+    it('answers 451 4.3.0 at once, never an unchecked acceptance, while Redis is unreachable (runs last: it stops Redis)', async function () {
+      if (!redis.server) this.skip() // with an external REDIS_URL the test cannot stop Redis
+      const c = await SmtpClient.connect({ port: haraka.submissionPort })
+      try {
+        await c.ehlo()
+        await c.starttls()
+        await c.ehlo()
+        assert.equal((await c.send(`AUTH PLAIN ${plainResponse(t.login, t.password)}`)).code, 235)
+        await redis.stop()
+        const t0 = Date.now()
+        const mail = await c.send(`MAIL FROM:<me@${mine}>`)
+        assert.equal(mail.raw, '451 4.3.0 Account checks are temporarily unavailable, please try again later')
+        assert.ok(Date.now() - t0 < 5000, 'no hang')
+      } finally {
+        await c.close()
+      }
+    })
+  })
 })

@@ -28,7 +28,20 @@ export { hook_init_child, hook_init_master } from '../shared/init'
 /** The context read at MAIL FROM, for the checks of that transaction only. */
 const contexts = new WeakMap<Transaction, SenderContext>()
 
-const unavailable = 'Sender checks are temporarily unavailable, please try again later'
+/**
+ * guard(), and with Redis unreachable or slow the same reply as posta-trap's checks: 451 4.3.0 at once (the client
+ * keeps the message and retries), never an unchecked acceptance.
+ */
+function checked<A extends unknown[]>(what: string, fn: (this: Plugin, next: Next, connection: Connection, ...args: A) => Promise<void>) {
+  return guard(`${what} failed`, async function (this: Plugin, next: Next, connection: Connection, ...args: A) {
+    try {
+      await fn.call(this, next, connection, ...args)
+    } catch (err) {
+      connection.logerror(this, `${what} failed: ${(err as Error).message}`, messageFields(connection))
+      next(constants.denysoft, DSN.create(451, 'Account checks are temporarily unavailable, please try again later', 3, 0))
+    }
+  })
+}
 
 function refusal(what: string, domain: string) {
   return DSN.create(550, `${what} domain ${domain} is not a verified sender domain of this account: add and verify it first (posta domain add, then posta domain verify; docs/domains.md), or send from one that is`, 7, 1)
@@ -53,7 +66,7 @@ async function contextOf(plugin: Plugin, tx: Transaction, slug: string): Promise
   return ctx
 }
 
-export const hook_mail = guard(unavailable, async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_mail = checked('sender check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -92,7 +105,7 @@ function fromDomains(tx: Transaction): { domains: string[] } | { why: string } {
   return domains.length ? { domains } : { why: 'the From: header holds no address' }
 }
 
-export const hook_data_post = guard(unavailable, async function (this: Plugin, next: Next, connection: Connection) {
+export const hook_data_post = checked('From: check', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
