@@ -11,18 +11,17 @@
 //                                           (JSON 401 under /api); a tenant session gets 403
 //   tenantApiAuth(cfg)                      /api/v1: Basic with the SMTP login, or a tenant session (+ X-CSRF-Token
 //                                           header on changes); JSON 401/403/429
-//   operatorApiAuth(cfg, verifyOperator)    /api/v1/admin: Basic with operator credentials (throttled like logins),
+//   operatorApiAuth(cfg)                    /api/v1/admin: Basic with operator credentials (throttled like logins),
 //                                           or an operator session (+ X-CSRF-Token on changes)
 //   clientIp(c), loginRefusal(verdict)
-// Operators: "admin" writes lib/operators.ts with
-//   verifyOperator(redis, name, password): Promise<boolean>   (false for an unknown name: same cost as a known one)
-// and /admin/login calls startSession(c, cfg, { kind: 'operator', operator: name }) after it.
+// Operators: lib/operators.ts judgeOperator (verify, throttled by the AUTH counters); /admin/login calls
+// startSession(c, cfg, { kind: 'operator', operator: name }) after it.
 import { getConnInfo } from '@hono/node-server/conninfo'
 import type { Context, MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import { beginAttempt, endAttempt, lockoutState } from '../lib/authguard'
 import { judgeLogin, normalLogin, type Verdict } from '../lib/login'
 import { createSession, endSession, getSession, type Subject } from '../lib/sessions'
+import { judgeOperator } from '../lib/operators'
 import { tenantStatus } from '../lib/tenants'
 import type { PanelConfig, PanelEnv } from './context'
 import { apiError } from './errors'
@@ -178,10 +177,8 @@ export function tenantApiAuth(cfg: PanelConfig): Mw {
   }
 }
 
-export type VerifyOperator = (redis: PanelConfig['redis'], name: string, password: string) => Promise<boolean>
-
-/** Basic with operator credentials, counted by lib/authguard.ts like tenant logins (login `operator:<name>`). */
-export function operatorApiAuth(cfg: PanelConfig, verifyOperator: VerifyOperator): Mw {
+/** Basic with operator credentials, judged like the /admin login form (lib/operators.ts judgeOperator: the AUTH counters, login `operator:<name>`). */
+export function operatorApiAuth(cfg: PanelConfig): Mw {
   return async (c, next) => {
     const cred = basicCredentials(c)
     if (cred === 'bad') return unauthorized(c, 'malformed Authorization header: use Basic with base64 of name:password')
@@ -195,23 +192,14 @@ export function operatorApiAuth(cfg: PanelConfig, verifyOperator: VerifyOperator
       if (s) return apiError(c, 403, 'operator routes are for operators: this is a tenant session')
       return unauthorized(c, 'authenticate with HTTP Basic (operator name and password) or an operator session')
     }
-    const ip = clientIp(c)
     const name = normalLogin(cred.user)
-    const counted = `operator:${name}`
-    const gate = await lockoutState(cfg.redis, ip, counted, cfg.login.limits)
-    const begun = gate.kind === 'go' ? await beginAttempt(cfg.redis, ip, counted, cfg.login.limits) : gate
-    if (begun.kind === 'locked') {
-      c.header('Retry-After', String(begun.retryAfter))
-      return apiError(c, 429, `too many failed logins, try again in ${begun.retryAfter} seconds`)
+    const v = await judgeOperator(cfg.redis, cfg.login.limits, clientIp(c), name, cred.pass)
+    if (v.kind === 'locked') {
+      c.header('Retry-After', String(v.retryAfter))
+      return apiError(c, 429, `too many failed logins, try again in ${v.retryAfter} seconds`)
     }
-    if (begun.kind === 'wait') return apiError(c, 429, 'another login for this operator from your address is still being checked, try again in a few seconds')
-    let ok = false
-    try {
-      ok = await verifyOperator(cfg.redis, name, cred.pass)
-    } finally {
-      await endAttempt(cfg.redis, ip, counted, ok)
-    }
-    if (!ok) {
+    if (v.kind === 'busy') return apiError(c, 429, 'another login for this operator from your address is still being checked, try again in a few seconds')
+    if (v.kind === 'bad') {
       await sleep(cfg.failureDelayMs)
       // a tenant's SMTP login is not an operator: it is refused here like any wrong credential
       return unauthorized(c, 'wrong operator name or password')

@@ -14,7 +14,7 @@
 import { Hono, type Context } from 'hono'
 import { listAudit } from '../../lib/audit'
 import { getInvestigation, listInvestigations } from '../../lib/investigation'
-import { judgeOperator, verifyOperator } from '../../lib/operators'
+import { judgeOperator } from '../../lib/operators'
 import { normalLogin } from '../../lib/login'
 import { apiError } from '../errors'
 import { formatBytes } from '../i18n'
@@ -159,7 +159,7 @@ function refuseTenantCredentials(c: C): Response | null {
 export function createAdminApi(cfg: PanelConfig) {
   const app = new Hono<PanelEnv>()
   app.use('*', async (c, next) => refuseTenantCredentials(c) ?? next())
-  app.use('*', operatorApiAuth(cfg, verifyOperator))
+  app.use('*', operatorApiAuth(cfg))
 
   app.get('/tenants', async (c) => {
     const { rows, more } = await tenantRows(cfg.redis, cfg.quota, (c.req.query('q') ?? '').slice(0, 254))
