@@ -76,7 +76,7 @@ describe('panel pages (HTTP, real Redis)', function () {
       const anon = new PanelClient(panel.url)
       const pages = [
         ['/login', await anon.get(`/login?lang=${lang}`)],
-        ['/', await c.get('/')], ['/messages', await c.get('/messages')], ['/settings', await c.get('/settings')], ['/password', await c.get('/password')],
+        ['/', await c.get('/')], ['/messages', await c.get('/messages')], ['/settings', await c.get('/settings')], ['/password', await c.get('/password')], ['/domains', await c.get('/domains')],
         ['/nowhere', await c.get('/nowhere')],
       ] as const
       for (const [path, res] of pages) {

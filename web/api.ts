@@ -7,12 +7,14 @@
 //   GET    /api/v1/messages?status=&limit=     recent delivery attempts, newest first (limit 1..200, default 50)
 //   GET    /api/v1/suppressions                suppressed recipients with their expiry
 //   DELETE /api/v1/suppressions/<address>      ends one suppression (404 when it is not suppressed)
+//   GET    /api/v1/domains?check=<domain>      sender domains and their DNS records; ?check= looks one domain's up (web/domains.tsx)
 import { Hono } from 'hono'
 import { normaliseAddress } from '../lib/addresses'
 import { InputError } from '../lib/errors'
 import { unsuppress } from '../lib/suppression'
 import { tenantApiAuth } from './auth'
 import type { PanelConfig, PanelEnv } from './context'
+import { domainsApi } from './domains'
 import { apiError } from './errors'
 import { attemptsReport, MESSAGES_DEFAULT, MESSAGES_MAX, STATUSES, suppressionsReport, usageReport } from './reports'
 
@@ -51,6 +53,8 @@ export function createTenantApi(cfg: PanelConfig) {
     const removed = await unsuppress(cfg.redis, c.get('tenant'), address)
     return c.json({ tenant: c.get('tenant'), removed })
   })
+
+  api.get('/domains', auth, (c) => domainsApi(c, cfg))
 
   return api
 }

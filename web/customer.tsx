@@ -5,6 +5,7 @@
 //   POST /logout
 //   GET  /                     dashboard: this month's traffic, results, daily chart, notices at 80/90/100 %
 //   GET  /messages?status=     recent delivery attempts, suppressed recipients
+//   GET  /domains              the sender domains and their DNS records, checked on demand (web/domains.tsx)
 //   GET  /settings             what to type into a mail client
 //   GET  /password, POST /password
 import type { Context } from 'hono'
@@ -15,6 +16,7 @@ import { generatePassword, passwordProblem, type PasswordProblem } from '../lib/
 import { parseLogin, setPassword, smtpHost } from '../lib/tenants'
 import { clientIp, endCurrentSession, requireTenant, startSession } from './auth'
 import { DailyChart, UsageBar } from './chart'
+import { domainsPage } from './domains'
 import type { PanelConfig, PanelEnv } from './context'
 import { PageError } from './errors'
 import { formatBytes, formatDate, formatDateTime, formatNumber, formatPercent, t, type MessageKey } from './i18n'
@@ -36,6 +38,7 @@ export function createCustomerApp(cfg: PanelConfig) {
   })
   app.get('/', tenant, (c) => dashboard(c, cfg))
   app.get('/messages', tenant, (c) => messages(c, cfg))
+  app.get('/domains', tenant, (c) => domainsPage(c, cfg))
   app.get('/settings', tenant, (c) => settingsPage(c, cfg))
   app.get('/password', tenant, (c) => passwordPage(c, {}))
   app.post('/password', tenant, (c) => changePassword(c, cfg))

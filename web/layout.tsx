@@ -24,6 +24,7 @@ export interface NavLink {
 const TENANT_NAV: NavLink[] = [
   { href: '/', label: 'nav.dashboard' },
   { href: '/messages', label: 'nav.messages' },
+  { href: '/domains', label: 'nav.domains' },
   { href: '/settings', label: 'nav.settings' },
   { href: '/password', label: 'nav.password' },
 ]

@@ -46,4 +46,9 @@ button { padding: .5rem .9rem; border: 0; border-radius: 6px; background: var(--
 .logout button { background: transparent; color: var(--accent); border: 1px solid var(--line); padding: .3rem .7rem; }
 .filters { display: flex; gap: .5rem; align-items: center; margin-bottom: .6rem; }
 .muted { color: var(--muted); }
+a.button { display: inline-block; padding: .5rem .9rem; border-radius: 6px; background: var(--accent); color: #fff; text-decoration: none; }
+.badge { font-size: .8rem; padding: .1rem .5rem; border-radius: 999px; border: 1px solid var(--line); vertical-align: middle; }
+.badge-verified { color: var(--ok); border-color: #9fd4b8; } .badge-pending { color: var(--warn); border-color: #f0c27a; }
+table.records code.value { word-break: break-all; }
+tr.state-right strong { color: var(--ok); } tr.state-missing strong, tr.state-wrong strong { color: var(--err); } tr.state-unknown strong { color: var(--warn); }
 `
