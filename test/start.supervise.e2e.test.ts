@@ -289,6 +289,43 @@ describe('npm start supervises Haraka and the panel', function () {
     })
   })
 
+  it('cluster mode (nodes=2 in smtp.ini): SIGTERM gives each worker\'s open session a 421, every process exits', async () => {
+    const redis = await testRedis()
+    try {
+      const configDir = tmp()
+      fs.cpSync(path.join(PROJECT_ROOT, 'config'), configDir, { recursive: true })
+      const smtpIni = path.join(configDir, 'smtp.ini')
+      fs.writeFileSync(smtpIni, fs.readFileSync(smtpIni, 'utf8').replace(/^nodes=0$/m, 'nodes=2'))
+      const ports = await servicePorts()
+      const svc = await startService(serviceEnv(tmp(), ports, { REDIS_URL: redis.url, POSTA_CONFIG_DIR: configDir }), ports)
+      const [master] = svc.pids('haraka')
+      const workers = () => {
+        try {
+          return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+        } catch {
+          return []
+        }
+      }
+      await waitFor(async () => workers().length === 2, 'two Haraka workers', 30000)
+      const forked = workers()
+      leftovers.push(master, ...forked, ...svc.pids('panel'))
+      // a few sessions, so that both workers are likely to hold some
+      const sessions = await Promise.all([0, 1, 2, 3].map(() => SmtpClient.connect({ port: ports.smtp })))
+      for (const c of sessions) assert.equal((await c.ehlo()).code, 250)
+      const started = Date.now()
+      svc.child.kill('SIGTERM')
+      for (const c of sessions) {
+        const bye = await c.read(35000)
+        assert.match(bye.raw, /^421 4\.3\.2 Service shutting down, try again later/)
+      }
+      assert.equal((await svc.exited).code, 0, svc.out().slice(-2000))
+      assert.ok(Date.now() - started < 30000, `stopped in ${Date.now() - started} ms`)
+      await waitFor(async () => [master, ...forked, ...svc.pids('panel')].every((p) => !pidAlive(p)), 'every process to exit', 15000)
+    } finally {
+      await redis.close()
+    }
+  })
+
   it('gives up after repeated crashes and exits non-zero, leaving no process behind', async () => {
     const redis = await testRedis()
     try {
