@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { InputError } from '../lib/errors'
 import { connectTool, describeRedisUrl } from '../lib/redis'
 import { loadSettings, withPublished } from '../lib/settings'
+import { commands as dkimCommands } from './commands/dkim'
 import { commands as domainCommands } from './commands/domains'
 import { commands as monitorCommands } from './commands/monitor'
 import { commands as operatorCommands } from './commands/operators'
@@ -14,7 +15,7 @@ import { commands as tenantCommands } from './commands/tenants'
 import { commands as trapCommands } from './commands/traps'
 import type { Command } from './util'
 
-const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands, ...operatorCommands, ...domainCommands }
+const commands: Record<string, Command> = { ...packageCommands, ...tenantCommands, ...poolCommands, ...monitorCommands, ...trapCommands, ...routeCommands, ...operatorCommands, ...domainCommands, ...dkimCommands }
 
 function helpAll(): string {
   const rows = Object.values(commands).map((c) => [c.usage, c.summary])

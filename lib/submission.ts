@@ -36,6 +36,8 @@ const F = {
   banned: 'posta_banned',
   notice: 'posta_notice',
   noticeTenant: 'tenant_notice',
+  /** haraka-plugin-dkim's own flag (it skips a message that has it, and sets it once it signed). */
+  dkimSigned: 'dkim_signed',
 } as const
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
@@ -176,4 +178,16 @@ export function bounceNotes(tenant: string, tx: string): Notes {
 /** The transaction a DSN reports on, when these are a DSN's notes. */
 export function bounceOf(notes: Notes | null | undefined): string | undefined {
   return noticeOf(notes)?.kind === 'dsn' ? str(notes?.posta_bounce_of) : undefined
+}
+
+// ---- DKIM (plugins/posta-dkim, docs/dkim.md) ----
+
+/** Keeps haraka-plugin-dkim from signing the message (not the tenant's domain, or its key could not be readied). */
+export function keepUnsigned(notes: Notes): void {
+  notes[F.dkimSigned] = true
+}
+
+/** True once haraka-plugin-dkim signed the message, or posta-dkim kept it unsigned. */
+export function isDkimSettled(notes: Notes | null | undefined): boolean {
+  return notes?.[F.dkimSigned] === true
 }

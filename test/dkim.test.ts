@@ -1,6 +1,8 @@
 // lib/dkim.ts against a real Redis and a real DNS server on loopback: keys, records, checks, rotation.
 import { strict as assert } from 'node:assert'
 import { createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import type Redis from 'ioredis'
 import {
   advanceRotation, checkDkimRecords, createDomainKey, dkimRecords, KEY_BITS, parseDkimRecord, RETIRING_DAYS,
@@ -8,7 +10,9 @@ import {
 } from '../lib/dkim'
 import { makeResolver } from '../lib/dnsbl'
 import { InputError, NotFoundError } from '../lib/errors'
+import { parseIni } from '../lib/ini'
 import { keys } from '../lib/keys'
+import { PROJECT_ROOT } from '../service/haraka-dir'
 import { startDns, type TestDns } from '../testkit/dns'
 import { uniqueName, useTestRedis } from '../testkit/redis'
 
@@ -197,5 +201,18 @@ describe('dkim keys (real Redis, loopback DNS)', function () {
     assert.equal(signingDomain('x.news.acme.example', 'acme', 'posta.test', verified), 'news.acme.example')
     assert.equal(signingDomain('paypal.com', 'acme', 'posta.test', verified), null)
     assert.equal(signingDomain('example', 'acme', 'posta.test', verified), null)
+  })
+
+  it('config/dkim.ini: signing on, no default key (it would sign other mail as its domain), verification off; posta-dkim ahead of dkim', () => {
+    const ini = parseIni(fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'dkim.ini'), 'utf8')) as Record<string, Record<string, unknown>>
+    assert.equal(String(ini.sign.enabled), 'true')
+    assert.equal(ini.sign.domain ?? '', '')
+    assert.equal(ini.sign.selector ?? '', '')
+    assert.match(String(ini.sign.headers), /^From, /)
+    assert.equal(ini.canon.body, 'relaxed')
+    assert.equal(String(ini.verify.enabled), 'false')
+    assert.equal(fs.existsSync(path.join(PROJECT_ROOT, 'config', 'dkim.private.key')), false)
+    const plugins = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    assert.ok(plugins.includes('posta-dkim') && plugins.indexOf('posta-dkim') < plugins.indexOf('dkim'))
   })
 })
