@@ -142,7 +142,6 @@ describe('dkim end to end (real Redis, Haraka, sink, loopback DNS, mailauth)', f
     await verified(t.json<{ tenant: string }>().tenant, other)
     const forged = await send(`ceo@${other}`, `forged ${Date.now()}`)
     assert.doesNotMatch(forged.raw, /^DKIM-Signature:/im)
-    await haraka.waitForLog(new RegExp(`dkim: not signed, the sender domain is not the tenant's .*from_domain=${other.replace(/\./g, '\\.')}`))
     // and another tenant's <slug>.<service domain>
     const theirs = await send(`x@${t.json<{ tenant: string }>().tenant}.${DEFAULT_SERVICE_DOMAIN}`, `theirs ${Date.now()}`)
     assert.doesNotMatch(theirs.raw, /^DKIM-Signature:/im)

@@ -145,7 +145,7 @@ async function ready(this: Plugin, connection: Connection, tenant: string): Prom
   const domain = host ? signingDomain(host, tenant, serviceDomain, (await senderContext(redis, tenant)).verified) : null
   if (!host || !domain) {
     keepUnsigned(tx.notes)
-    connection.loginfo(this, 'dkim: not signed, the sender domain is not the tenant\'s', { ...messageFields(connection), from_domain: host ?? '-' })
+    connection.logdebug(this, 'dkim: not signed, the sender domain is not the tenant\'s', { ...messageFields(connection), from_domain: host ?? '-' })
     return
   }
   const now = Date.now()
