@@ -291,7 +291,9 @@ describe('operator area (HTTP, real app, real Redis, CLI)', function () {
       assert.deepEqual([e.operator, e.action, e.target, e.details.reason], ['alice', 'tenant ban', other, 'trap hits, investigation 1'])
       const after = await op.get(`/admin/tenants/${other}`)
       assert.match(after.text, /closed for good/)
-      assert.match((await op.get('/admin/bans')).text, new RegExp(other))
+      const ledger = await op.get('/admin/bans')
+      assert.match(ledger.text, new RegExp(other))
+      assert.match(ledger.text, /source: operator area/, 'the evidence is shown to operators')
     })
 
     it('a closed tenant cannot be resumed: refused with the reason, nothing changes', async () => {

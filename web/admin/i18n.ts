@@ -72,6 +72,7 @@ const en = {
   'col.trap_hits': 'Trap hits',
   'col.suppressed': 'Suppressed',
   'col.banned_domains': 'Banned domains',
+  'col.evidence': 'Evidence (may name the trap)',
 
   'status.active': 'active',
   'status.suspended': 'suspended',
@@ -225,6 +226,7 @@ const it: Record<AdminKey, string> = {
   'col.trap_hits': 'Spamtrap colpite',
   'col.suppressed': 'Soppressi',
   'col.banned_domains': 'Domini banditi',
+  'col.evidence': 'Elementi (possono indicare la trappola)',
 
   'status.active': 'attivo',
   'status.suspended': 'sospeso',

@@ -433,7 +433,7 @@ function BanTable({ c, bans, tz }: { c: C; bans: Ban[]; tz: string }) {
   const lang = c.get('lang')
   return (
     <table>
-      <thead><tr>{(['col.tenant', 'col.at', 'col.by', 'col.reason', 'col.contact', 'col.banned_domains'] as const).map((k) => <th>{ta(lang, k)}</th>)}</tr></thead>
+      <thead><tr>{(['col.tenant', 'col.at', 'col.by', 'col.reason', 'col.contact', 'col.banned_domains', 'col.evidence'] as const).map((k) => <th>{ta(lang, k)}</th>)}</tr></thead>
       <tbody>
         {bans.map((b) => (
           <tr>
@@ -443,6 +443,7 @@ function BanTable({ c, bans, tz }: { c: C; bans: Ban[]; tz: string }) {
             <td>{b.reason}</td>
             <td>{b.contact}</td>
             <td>{b.banned_domains.join(', ') || '-'}</td>
+            <td class="reply">{Object.entries(b.evidence ?? {}).map(([k, v]) => <div>{`${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`}</div>)}</td>
           </tr>
         ))}
       </tbody>
