@@ -11,7 +11,7 @@ import { loadSettings, publishSettings } from '../lib/settings'
 import { buildHarakaDir, harakaBin, PROJECT_ROOT } from './haraka-dir'
 import { acquireLock, type DataDirLock } from './lock'
 import { SUPERVISOR_PID_ENV } from './parent'
-import { startRedisServer, type RedisServer } from './redis-server'
+import { canConnect, startRedisServer, waitFor, type RedisServer } from './redis-server'
 import { harakaStopTimeoutMs } from './shutdown'
 import { Supervisor } from './supervisor'
 import { serviceCertificate } from './tls'
@@ -29,6 +29,20 @@ function log(msg: string) {
 }
 
 let lock: DataDirLock | null = null
+
+/** SHUTDOWN (AOF flushed) to a redis-server on `socket`, if one answers; true when there was one. */
+async function stopOrphanRedis(socket: string): Promise<boolean> {
+  if (!fs.existsSync(socket) || !(await canConnect({ path: socket }))) return false
+  const orphan = connectTool(`unix://${socket}`)
+  try {
+    await orphan.connect()
+    await orphan.call('SHUTDOWN').catch(() => undefined) // the server closes the connection as it exits
+  } finally {
+    orphan.disconnect()
+  }
+  await waitFor(async () => !(await canConnect({ path: socket })), 'the orphaned redis-server to exit', 15000)
+  return true
+}
 
 /** POSTA_RESTART_DELAY_MS: the wait before the first restart of a child that died (doubling on each crash). */
 function restartDelayMs(env: NodeJS.ProcessEnv): number {
@@ -65,8 +79,11 @@ async function main() {
   let embedded: RedisServer | null = null
   if (!process.env.REDIS_URL) {
     const dir = path.join(settings.dataDir, 'redis')
+    const socket = path.join(dir, 'redis.sock')
+    // we hold the lock: a redis-server answering on our socket was left by a launcher killed without its stop
+    if (await stopOrphanRedis(socket)) log(`stopped the embedded redis-server a previous launcher left running on ${socket}`)
     log(`starting embedded redis-server in ${dir} (set REDIS_URL to use your own)`)
-    embedded = await startRedisServer({ dir, socket: path.join(dir, 'redis.sock'), persistent: true })
+    embedded = await startRedisServer({ dir, socket, persistent: true })
   }
   const redis = connectTool(settings.redisUrl)
   try {

@@ -289,6 +289,32 @@ describe('npm start supervises Haraka and the panel', function () {
     })
   })
 
+  it('kill -9 of the launcher: Haraka and the panel stop by themselves; the next start takes over the lock and the Redis left behind', async () => {
+    const dataDir = tmp()
+    const ports = await servicePorts()
+    const first = await startService(serviceEnv(dataDir, ports), ports)
+    const launcher = first.launcherPid()
+    const children = [...first.pids('haraka'), ...first.pids('panel')]
+    const redisPid = Number(fs.readFileSync(path.join(dataDir, 'redis', 'redis.log'), 'utf8').match(/pid=(\d+)/)?.[1])
+    leftovers.push(launcher, ...children, redisPid)
+    process.kill(launcher, 'SIGKILL')
+    await first.exited
+    await waitFor(async () => children.every((p) => !pidAlive(p)), 'Haraka and the panel to stop without their launcher', 40000)
+    assert.ok(pidAlive(redisPid), 'the embedded redis-server is left running (nothing watches for it)')
+    const again = await servicePorts()
+    const second = await startService(serviceEnv(dataDir, again), again)
+    try {
+      assert.match(second.out(), new RegExp(`took over the lock .* of a service that is gone \\(pid ${launcher}\\)`))
+      assert.match(second.out(), /stopped the embedded redis-server a previous launcher left running on .*redis\.sock/)
+      assert.equal(pidAlive(redisPid), false)
+      assert.equal((await fetch(`http://127.0.0.1:${again.panel}/healthz`)).status, 200)
+    } finally {
+      leftovers.push(second.launcherPid(), ...second.pids('haraka'), ...second.pids('panel'))
+      second.child.kill('SIGTERM')
+      assert.equal((await second.exited).code, 0)
+    }
+  })
+
   it('cluster mode (nodes=2 in smtp.ini): SIGTERM gives each worker\'s open session a 421, every process exits', async () => {
     const redis = await testRedis()
     try {
