@@ -69,13 +69,16 @@ function countQueueFiles(): number {
   }
 }
 
-function clustered(): boolean {
-  return cluster.isPrimary && Object.values(cluster.workers ?? {}).some((w) => w?.isConnected())
+/** Haraka runs cluster workers (`nodes` in smtp.ini): this process is their master and serves their sum. */
+let clusterMode = false
+
+function connectedWorkers(): number {
+  return Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length
 }
 
 async function refreshNodeGauges(plugin: Plugin): Promise<boolean> {
   queueFiles.set(countQueueFiles())
-  workers.set(clustered() ? Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length : 1)
+  workers.set(clusterMode ? connectedWorkers() : 1)
   poolIps.reset()
   poolIpActive.reset()
   zoneHealthy.reset()
@@ -103,7 +106,7 @@ let aggregator: AggregatorRegistry<'text/plain; version=0.0.4; charset=utf-8'> |
 /** The whole text: the process's counters (or the workers' sum) and the node's gauges. */
 async function render(plugin: Plugin): Promise<string> {
   await refreshNodeGauges(plugin)
-  const own = clustered() ? await aggregator!.clusterMetrics() : await registry.metrics()
+  const own = clusterMode ? await aggregator!.clusterMetrics() : await registry.metrics()
   const node = await nodeRegistry.metrics()
   return [own, node].map((t) => t.trimEnd()).filter(Boolean).join('\n') + '\n'
 }
@@ -134,7 +137,7 @@ function serve(plugin: Plugin) {
     if (url === '/healthz') {
       // healthy: Redis answers and some process serves SMTP
       refreshNodeGauges(plugin).then((redisOk) => {
-        const ok = redisOk && (!cluster.isPrimary || !Object.keys(cluster.workers ?? {}).length || clustered())
+        const ok = redisOk && (!clusterMode || connectedWorkers() > 0)
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, redis: redisOk ? 'up' : 'down', queue_files: countQueueFiles() }) + '\n')
       }, () => res.writeHead(503).end())
       return
@@ -153,7 +156,8 @@ function serve(plugin: Plugin) {
   server = srv
 }
 
-export function hook_init_master(this: Plugin, next: Next) {
+export function hook_init_master(this: Plugin, next: Next, server?: { cfg?: { main?: { nodes?: unknown } } }) {
+  clusterMode = cluster.isPrimary && !!server?.cfg?.main?.nodes
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   queueDir = ((this as any).haraka_require('outbound/queue') as { queue_dir?: string }).queue_dir ?? null
   aggregator = new AggregatorRegistry()
