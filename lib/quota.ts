@@ -150,8 +150,8 @@ export interface Usage {
 /** The month's figures for the CLI and the panel, read from counters (never from messages). */
 export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now = new Date()): Promise<Usage> {
   const t = await requireTenant(redis, tenant)
-  const month = monthOf(now, o.timeZone)
-  const days = daysOfMonth(month).filter((d) => d <= dayOf(now, o.timeZone))
+  const { month, day: today, monthEnd: resetsAt } = periodOf(now, o.timeZone)
+  const days = daysOfMonth(month).filter((d) => d <= today)
   const pipe = redis.pipeline().hgetall(keys.usageMonth(tenant, month)).hget(keys.tenant(tenant), 'traffic_bytes')
   for (const d of days) pipe.hgetall(keys.usageDay(tenant, d))
   const res = ((await pipe.exec()) ?? []).map(([err, v]) => {
@@ -180,7 +180,7 @@ export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now =
     package: t.package,
     package_bytes: packageBytes,
     topup_bytes: topup,
-    resets_at: monthEnd(now, o.timeZone).toISOString(),
+    resets_at: resetsAt.toISOString(),
     delivered: total('delivered'),
     deferred: total('deferred'),
     bounced: total('bounced'),

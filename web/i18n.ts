@@ -318,8 +318,23 @@ export function t(lang: Language, key: MessageKey, params: Record<string, string
 
 const LOCALE: Record<Language, string> = { en: 'en-GB', it: 'it-IT' }
 
+// Intl formatters are costly to build (tens of microseconds each, dozens per dashboard): one per language and options.
+const formatters = new Map<string, Intl.NumberFormat | Intl.DateTimeFormat>()
+function numberFormat(lang: Language, o: Intl.NumberFormatOptions): Intl.NumberFormat {
+  const k = `n|${lang}|${JSON.stringify(o)}`
+  let f = formatters.get(k) as Intl.NumberFormat | undefined
+  if (!f) formatters.set(k, (f = new Intl.NumberFormat(LOCALE[lang], o)))
+  return f
+}
+function dateFormat(lang: Language, o: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const k = `d|${lang}|${JSON.stringify(o)}`
+  let f = formatters.get(k) as Intl.DateTimeFormat | undefined
+  if (!f) formatters.set(k, (f = new Intl.DateTimeFormat(LOCALE[lang], o)))
+  return f
+}
+
 export function formatNumber(lang: Language, n: number, maxFractionDigits = 0): string {
-  return new Intl.NumberFormat(LOCALE[lang], { maximumFractionDigits: maxFractionDigits }).format(n)
+  return numberFormat(lang, { maximumFractionDigits: maxFractionDigits }).format(n)
 }
 
 /** Bytes in decimal units (as packages are sold: 1 GB = 10^9 bytes), with the language's decimal mark. */
@@ -340,15 +355,15 @@ export function formatBytes(lang: Language, bytes: number): string {
 
 /** A percentage (0..100, or more when over the allowance), to one decimal. */
 export function formatPercent(lang: Language, percent: number): string {
-  return new Intl.NumberFormat(LOCALE[lang], { style: 'percent', maximumFractionDigits: 1 }).format(percent / 100)
+  return numberFormat(lang, { style: 'percent', maximumFractionDigits: 1 }).format(percent / 100)
 }
 
 export function formatDate(lang: Language, at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat(LOCALE[lang], { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(at)
+  return dateFormat(lang, { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(at)
 }
 
 export function formatDateTime(lang: Language, at: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat(LOCALE[lang], {
+  return dateFormat(lang, {
     timeZone, day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
   }).format(at)
 }
