@@ -1,6 +1,6 @@
 // What every CLI command shares: its context, its shape, output helpers.
 import * as os from 'node:os'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import { InputError } from '../lib/errors'
 import { parseLocalTime } from '../lib/period'
 import { publishedRotation, type RotationOptions } from '../lib/rotation'

@@ -1,7 +1,7 @@
 // The audit log of operator actions: who did what to which tenant, IP or account, and when. Append-only (no code
 // path removes or rewrites an entry); the operator area shows the newest entries. Written by the operator area's
 // actions and by `posta operator ...`; other CLI commands leave their own evidence (IP history, the ban ledger).
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 
 export interface AuditEntry {

@@ -6,7 +6,7 @@
 //   have not failed for it may try (one attempt at a time each). A stranger's guesses can therefore never refuse
 //   the right password from an address that did not fail itself, and a success never clears other clients' counts.
 import * as net from 'node:net'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 import { runScript } from './lua'
 

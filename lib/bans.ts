@@ -3,7 +3,7 @@
 // happened, who decided. A banned slug, contact address (canonical: case, plus-addressing, ignored dots) or domain
 // can never open a new account.
 import * as fs from 'node:fs'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { canonicalContact, domainAndParents, inDomainSet, normaliseAddress, normaliseDomain, parseDomainList } from './addresses'
 import { InputError, NotFoundError } from './errors'
 import { readConfigFile, TRAP_INI } from './inis'

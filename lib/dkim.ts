@@ -14,7 +14,7 @@
 //   signingDomain(host, tenant, serviceDomain, verified)   which d= signs mail from a host, or null
 import { generateKeyPair } from 'node:crypto'
 import type * as dns from 'node:dns'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { domainAndParents } from './addresses'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'

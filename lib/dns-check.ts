@@ -3,7 +3,7 @@
 // through the resolver the caller made with the service's one resolver factory (makeResolver in lib/dnsbl.ts, fed
 // POSTA_RESOLVERS).
 import type * as dns from 'node:dns'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { domainAndParents } from './addresses'
 import { checkDkimRecords, createDomainKey, dkimRecords, lookupTxt, type DkimRecord } from './dkim'
 import { requireDomain, verificationState, type CheckState, type Domain, type TxtLookup, type TxtRecord } from './domains'

@@ -5,7 +5,7 @@
 // added. The sender policy (plugins/posta-domains) accepts the tenant's verified domains and their subdomains.
 import { randomBytes } from 'node:crypto'
 import type * as dns from 'node:dns'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { domainAndParents, normaliseDomain } from './addresses'
 import { createDomainKey, lookupTxt, removeDomainKeys, type CheckState, type TxtRecord } from './dkim'
 import { InputError, NotFoundError } from './errors'

@@ -1,7 +1,7 @@
 // Investigations: for an IP and a time window, the tenants that sent through it, ranked by their share of its
 // traffic, with the signals that tell a spammer from a bystander. Built from the delivery ledger's hourly
 // aggregates (never by scanning messages); opened automatically when the monitor suspends an IP, or on demand.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 import { ipTraffic } from './ledger'
 import { suppressedCount } from './suppression'

@@ -1,6 +1,9 @@
 // Every Redis key Posta uses is named here and nowhere else.
 // Keys of one tenant carry its slug as a hash tag ({acme}) so that a tenant's keys share a Redis Cluster slot
-// and one Lua script may touch several of them.
+// and one Lua script may touch several of them. Every MULTI, pipeline, multi-key command and script touches keys of
+// one hash tag only ({slug}, {pool}, {packages}, {investigations}, {sessions}, {bans}, {<ip>}, {<login>}), so all of them work on a
+// Redis Cluster (docs/redis.md). The tags of pool, packages, investigations and an IP's ledger hours came with Cluster
+// support; the service had no production data then, so the old names need no migration.
 const P = 'posta:'
 
 export const keys = {
@@ -8,9 +11,9 @@ export const keys = {
   published: () => `${P}published`,
 
   /** SET of package names. */
-  packages: () => `${P}packages`,
-  /** HASH name, traffic_bytes, created_at. */
-  package: (name: string) => `${P}package:${name}`,
+  packages: () => `${P}{packages}`,
+  /** HASH name, traffic_bytes, created_at. Tagged like the set, so one MULTI writes both. */
+  package: (name: string) => `${P}{packages}:package:${name}`,
 
   /** SET of tenant slugs. */
   tenants: () => `${P}tenants`,
@@ -30,18 +33,18 @@ export const keys = {
   usageDay: (slug: string, day: string) => `${P}usage:{${slug}}:${day}`,
 
   /** HASH ip -> JSON of the pool entry (helo, state, reason, since, added_at). */
-  pool: () => `${P}pool`,
+  pool: () => `${P}{pool}`,
   /** Counter bumped by every change of the pool, so nodes re-read it only when it changed. */
-  poolVersion: () => `${P}pool:version`,
+  poolVersion: () => `${P}{pool}:version`,
   /** HASH ip -> time of its last delivery attempt (ms). */
-  poolLastUse: () => `${P}pool:lastuse`,
+  poolLastUse: () => `${P}{pool}:lastuse`,
   /** LIST of JSON events of an IP (added, suspended, reinstated, ...), newest first. */
   ipHistory: (ip: string) => `${P}ip:${ip}:history`,
   /** The source IP a queued message first used, so its retries keep it. */
   sticky: (id: string) => `${P}sticky:${id}`,
 
   /** HASH of one IP's traffic in one UTC hour: `<tenant>|<field>` -> count (attempts, delivered, deferred, bounced, bytes). */
-  ledgerIpHour: (ip: string, hour: string) => `${P}ledger:ip:${ip}:${hour}`,
+  ledgerIpHour: (ip: string, hour: string) => `${P}ledger:ip:{${ip}}:${hour}`,
   /** ZSET of a tenant's recent delivery attempts (JSON), score = time in ms. */
   ledgerRecent: (slug: string) => `${P}ledger:{${slug}}:recent`,
 
@@ -58,9 +61,9 @@ export const keys = {
   /** LIST of JSON summaries of recent cycles, newest first. */
   monitorCycles: () => `${P}monitor:cycles`,
   /** JSON of one investigation. */
-  investigation: (id: string) => `${P}investigation:${id}`,
-  /** ZSET of investigation ids, score = time opened (ms). */
-  investigations: () => `${P}investigations`,
+  investigation: (id: string) => `${P}{investigations}:${id}`,
+  /** ZSET of investigation ids, score = time opened (ms). Tagged like each investigation: one MULTI saves and lists it. */
+  investigations: () => `${P}{investigations}`,
 
   // ---- Spamtraps, bans, suppression (lib/traps.ts, lib/bans.ts, lib/suppression.ts) ----
   /** HASH entry (user@domain or @domain) -> JSON of the trap (class, note, added_at). Secret: never shown to tenants. */
@@ -119,7 +122,8 @@ export const keys = {
 
   // ---- Panel sessions (lib/sessions.ts) ----
   /** JSON of one panel session, by the SHA-256 of its cookie value (the cookie itself is never stored); expires. */
-  session: (idHash: string) => `${P}session:${idHash}`,
+  // Both tagged {sessions}: one MULTI stores (or ends) a session and indexes it, also on a Redis Cluster.
+  session: (idHash: string) => `${P}{sessions}:${idHash}`,
   /** SET of the session hashes of one subject (`tenant:<slug>`, `operator:<name>`), to end them all at once. */
-  sessionsOf: (subject: string) => `${P}sessions:${subject}`,
+  sessionsOf: (subject: string) => `${P}{sessions}:of:${subject}`,
 }

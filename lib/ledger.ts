@@ -3,7 +3,7 @@
 // day (delivered, deferred, bounced: one count per recipient) and a tenant's recent attempts (bounded, for the panel).
 // Mail Posta itself sends about a tenant (its bounces, its quota notices) is ledgered under that tenant, apart from
 // the tenant's own messages: `dsn_*` / `notice_*` fields, kind `dsn` / `notice`.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 import { runScript } from './lua'
 import { dayOf } from './period'
@@ -67,31 +67,35 @@ export async function recordAttempt(redis: Redis, a: Attempt, o: LedgerOptions):
   const t = a.tenant || '-'
   const kind: MailKind = a.kind ?? 'message'
   const hourKey = keys.ledgerIpHour(a.ip, hourOf(a.at))
-  const p = redis.pipeline()
+  // One pipeline per hash tag (the IP's hour, the pool, the tenant), so that each works on a Redis Cluster too.
+  const ipPipe = redis.pipeline()
   if (kind === 'message') {
-    p.hincrby(hourKey, `${t}|attempts`, 1)
+    ipPipe.hincrby(hourKey, `${t}|attempts`, 1)
       .hincrby(hourKey, `${t}|${a.result}`, 1)
       .hincrby(hourKey, `${t}|bytes`, a.size * a.rcpts)
       .hincrby(hourKey, `${t}|rcpts`, a.rcpts)
   } else {
-    p.hincrby(hourKey, `${t}|${kind}_attempts`, 1).hincrby(hourKey, `${t}|${kind}_${a.result}`, 1)
+    ipPipe.hincrby(hourKey, `${t}|${kind}_attempts`, 1).hincrby(hourKey, `${t}|${kind}_${a.result}`, 1)
   }
-  p.expire(hourKey, o.hourlyDays * 86400).hset(keys.poolLastUse(), a.ip, String(a.at))
+  ipPipe.expire(hourKey, o.hourlyDays * 86400)
   const dayKey = keys.usageDay(t, dayOf(new Date(a.at), o.timeZone))
   // the day hash is shared with the quota's counters, which set the longer lifetime when they write first
   const dayTtl = (DEFAULT_QUOTA.retentionDays + 31) * 86400
   const recipients = a.recipients ?? Array.from({ length: a.rcpts }, (_, i) => `#${i}`)
+  const newDomain = t !== '-' && kind === 'message'
+  let tenantPipe = null
   if (t !== '-') {
+    tenantPipe = redis.pipeline()
     const recent = keys.ledgerRecent(t)
-    if (a.result !== 'deferred' && recipients.length) p.hincrby(dayKey, resultField(kind, a.result), recipients.length).expire(dayKey, dayTtl, 'NX')
-    p.zadd(recent, a.at, JSON.stringify(a))
+    if (a.result !== 'deferred' && recipients.length) tenantPipe.hincrby(dayKey, resultField(kind, a.result), recipients.length).expire(dayKey, dayTtl, 'NX')
+    tenantPipe.zadd(recent, a.at, JSON.stringify(a))
       .zremrangebyscore(recent, '-inf', a.at - o.rawDays * 86400000)
       .zremrangebyrank(recent, 0, -(o.recentMax + 1))
       .expire(recent, o.rawDays * 86400)
+    if (newDomain) tenantPipe.hsetnx(keys.ledgerDomains(t), a.domain, String(a.at))
   }
-  const newDomain = t !== '-' && kind === 'message'
-  if (newDomain) p.hsetnx(keys.ledgerDomains(t), a.domain, String(a.at))
-  const res = (await p.exec()) ?? []
+  const [ipRes, , tenantRes] = await Promise.all([ipPipe.exec(), redis.hset(keys.poolLastUse(), a.ip, String(a.at)), tenantPipe?.exec()])
+  const res = [...(ipRes ?? []), ...(tenantRes ?? [])]
   const err = res.find(([e]) => e)
   if (err) throw err[0]
   // The first attempt ever of this tenant to this domain: counted, for the investigation's new-recipient share.

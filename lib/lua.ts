@@ -1,7 +1,7 @@
 // Lua scripts are files beside their module (lib/lua/*.lua); compiled JS in dist/lib finds them in the source tree.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 
 const cache = new Map<string, string>()
 
@@ -40,7 +40,7 @@ export const SCRIPTS: Record<string, number> = {
  * Defines every script on a new client at once. Defining one lazily on first use breaks under auto-pipelining:
  * a pipeline created before the definition does not know the command ("pipeline[functionName] is not a function").
  */
-export function defineScripts(redis: Redis): Redis {
+export function defineScripts<C extends Redis>(redis: C): C {
   for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua: loadLua(name) })
   return redis
 }

@@ -4,7 +4,7 @@
 // The few values that only one plugin knows (why an AUTH failed, how long a quota script took, which pool IP a
 // delivery left from) are handed in by that plugin with a one-line call to a function of this module.
 import { performance } from 'node:perf_hooks'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** This process's metrics: the ones a cluster worker reports to the master. */

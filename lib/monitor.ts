@@ -1,7 +1,7 @@
 // The blocklist monitor's cycle: every pool IP against every configured zone, through the configured resolvers.
 // A listing on an actionable zone suspends the IP at once, keeps the evidence and opens an investigation;
 // UNKNOWN changes nothing; exactly one node runs the cycle of each interval window.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { canary, check, makeResolver, zoneFromIni, type CheckResult, type Zone } from './dnsbl'
 import { investigate, saveInvestigation, type TenantSignals } from './investigation'
 import { readSettings, type ReadResult } from './config'

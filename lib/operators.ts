@@ -1,7 +1,7 @@
 // Operator accounts: the people who run the service and sign in to the operator area (/admin). Made with
 // `posta operator create <name>`; the password is generated, shown once and stored only as a scrypt hash
 // (lib/password.ts). Removing an operator or renewing their password ends their panel sessions (lib/sessions.ts).
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { beginAttempt, endAttempt, lockoutState, type AuthLimits } from './authguard'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'

@@ -2,10 +2,11 @@
 // so every node sees a suspension at its next delivery.
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
-import { activeIps, slotAt, type RotationOptions } from './rotation'
+import { activeByOwner, slotAt, type RotationOptions } from './rotation'
+import { checkNodeName } from './settings'
 import { checkDomain } from './validate'
 
 export type IpState = 'active' | 'suspended'
@@ -21,6 +22,8 @@ export interface PoolEntry {
   /** When the state last changed. */
   since: string
   added_at: string
+  /** The node that owns the IP (POSTA_NODE): only it binds the IP. None: a shared IP, bound by every node. */
+  node?: string
 }
 
 export interface IpEvent {
@@ -98,16 +101,23 @@ export async function checkDns(ip: string, helo: string, resolver = new dns.prom
   return warnings
 }
 
-export async function addIp(redis: Redis, ip: string, helo: string, by = 'operator'): Promise<PoolEntry> {
+/** The part of the pool a node binds: the IPs it owns and the shared ones (no owner). */
+export function nodePool(pool: PoolEntry[], node: string): PoolEntry[] {
+  return pool.filter((p) => p.node === undefined || p.node === node)
+}
+
+/** Adds an IP to the pool, owned by `node` (only that node binds it) or, without one, shared by every node. */
+export async function addIp(redis: Redis, ip: string, helo: string, by = 'operator', node?: string): Promise<PoolEntry> {
   const n = normaliseIp(ip)
   const h = checkDomain(helo, 'HELO name')
+  const owner = node === undefined ? undefined : checkNodeName(node, '--node')
   const now = new Date().toISOString()
-  const entry: PoolEntry = { ip: n, helo: h, state: 'active', since: now, added_at: now }
+  const entry: PoolEntry = { ip: n, helo: h, state: 'active', since: now, added_at: now, ...(owner ? { node: owner } : {}) }
   if (!(await redis.hsetnx(keys.pool(), n, JSON.stringify(entry)))) {
     throw new InputError(`${n} is already in the pool: "posta ip list" shows it`)
   }
   await redis.incr(keys.poolVersion())
-  await recordIpEvent(redis, n, { at: now, event: 'added', by, reason: `helo ${h}` })
+  await recordIpEvent(redis, n, { at: now, event: 'added', by, reason: owner ? `helo ${h}, node ${owner}` : `helo ${h}` })
   return entry
 }
 
@@ -155,7 +165,7 @@ export interface PoolView extends PoolEntry {
 
 export async function poolView(redis: Redis, o: RotationOptions, now = new Date()): Promise<PoolView[]> {
   const [pool, lastUse] = await Promise.all([getPool(redis), redis.hgetall(keys.poolLastUse())])
-  const active = new Set(activeIps(pool.map((p) => p.ip), slotAt(now, o).number, o))
+  const active = new Set(activeByOwner(pool, slotAt(now, o).number, o))
   return pool.map((p) => ({
     ...p,
     active: active.has(p.ip),

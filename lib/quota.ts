@@ -2,7 +2,7 @@
 // package allowance (plus any top-up) for the calendar month in the service's time zone.
 // Reserve at end of DATA (one Lua script), commit once queued (idempotent: again at delivery when the hand-off's
 // commit was lost), release otherwise; see docs/quota.md.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { InputError } from './errors'
 import { keys } from './keys'
 import { runScript } from './lua'

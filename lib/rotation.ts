@@ -1,7 +1,7 @@
 // The daily rotation of the outbound pool: the day is cut into slots (in the service time zone) and each slot has
 // its active subset of the pool. The subset is a function of the pool and the slot number alone, so every node
 // computes the same one from its clock, with no coordination.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 import { dayOf, localMidnight } from './period'
 
@@ -74,15 +74,33 @@ export function activeIps(pool: string[], slotNumber: number, o: RotationOptions
   return Array.from({ length: k }, (_, i) => ips[(start + i) % n])
 }
 
-/** The schedule of a day: each slot with its active IPs. */
-export function daySchedule(pool: string[], day: string, o: RotationOptions): { slot: Slot; active: string[] }[] {
+/** A pool IP and the node that owns it (none: a shared IP, every node's). */
+export interface OwnedIp {
+  ip: string
+  node?: string
+}
+
+/**
+ * The active IPs of a slot when IPs have owners: the IPs of each node rotate as a group of their own, and so do the
+ * shared ones (with no owners at all, this is activeIps of the whole pool). A node binds the active IPs of its own
+ * group and of the shared group; each IP's state in a slot depends on its group alone, the same on every node.
+ */
+export function activeByOwner(pool: readonly OwnedIp[], slotNumber: number, o: RotationOptions): string[] {
+  const groups = new Map<string, string[]>()
+  for (const p of pool) groups.set(p.node ?? '', [...(groups.get(p.node ?? '') ?? []), p.ip])
+  return [...groups.values()].flatMap((ips) => activeIps(ips, slotNumber, o))
+}
+
+/** The schedule of a day: each slot with its active IPs (each owner's IPs rotating as a group, see activeByOwner). */
+export function daySchedule(pool: readonly (string | OwnedIp)[], day: string, o: RotationOptions): { slot: Slot; active: string[] }[] {
+  const owned = pool.map((p) => (typeof p === 'string' ? { ip: p } : p))
   const [y, m, d] = day.split('-').map(Number)
   const out: { slot: Slot; active: string[] }[] = []
   let at = localMidnight(y, m, d, o.timeZone)
   for (;;) {
     const slot = slotAt(at, o)
     if (slot.day !== day) break
-    out.push({ slot, active: activeIps(pool, slot.number, o) })
+    out.push({ slot, active: activeByOwner(owned, slot.number, o) })
     at = slot.end
   }
   return out

@@ -1,6 +1,6 @@
 // Static outbound routes, consulted before MX lookup (as Postfix transport maps).
 // `example.net` matches that domain only; `.example.net` matches its subdomains too (and the domain itself).
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { NotFoundError } from './errors'
 import { keys } from './keys'
 import { checkDomain, parseRouteTarget } from './validate'

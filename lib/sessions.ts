@@ -6,7 +6,7 @@
 // Exports: Subject, SubjectRef, Session, SESSION_SECONDS, subjectOf, createSession, getSession, endSession,
 // endSessionsOf.
 import * as crypto from 'node:crypto'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { keys } from './keys'
 
 export type Subject = { kind: 'tenant'; tenant: string; login: string } | { kind: 'operator'; operator: string }

@@ -3,12 +3,14 @@
 // processes of one node, started by `npm start`, always agree. Every variable is checked here: a bad value throws
 // an error that names the variable, the value and what is allowed, and `npm start` (and Haraka) do not start.
 import * as net from 'node:net'
+import * as os from 'node:os'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
+import { InputError } from './errors'
 import { isResolver } from './inis'
 import { keys } from './keys'
 import { DEFAULT_LANGUAGE, isLanguage, LANGUAGES, type Language } from './language'
-import { describeRedisUrl, redisOptionsFromUrl } from './redis'
+import { describeRedisUrl, parseRedisUrl, REDIS_URL_FORMS, RedisUrlError } from './redis'
 
 export interface Settings {
   serviceDomain: string
@@ -38,6 +40,8 @@ export interface Settings {
   metrics: { port: number; listen: string }
   /** The panel serves HTTPS with the service's certificate (POSTA_PANEL_TLS=1); plain HTTP otherwise. */
   panelTls: boolean
+  /** This node's name (POSTA_NODE, default the host name): it binds the pool IPs it owns and the shared ones. */
+  node: string
 }
 
 export const DEFAULT_SERVICE_DOMAIN = 'posta.localhost'
@@ -52,17 +56,27 @@ function port(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
 
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/
 
-/** REDIS_URL: redis://, rediss:// or unix:// (the embedded Redis when unset); the password is never shown. */
+/**
+ * REDIS_URL: redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// (the embedded Redis when unset);
+ * a bad one gets one error that says what is wrong with it, and the password is never shown.
+ */
 export function checkRedisUrl(raw: string): string {
-  const refused = () => new Error(`REDIS_URL=${describeRedisUrl(raw)}: expected redis://host:port/db, rediss://... or unix:///path/to/redis.sock`)
-  let o
   try {
-    o = redisOptionsFromUrl(raw)
-  } catch {
-    throw refused()
+    parseRedisUrl(raw)
+  } catch (err) {
+    if (err instanceof RedisUrlError) throw err
+    throw new Error(`REDIS_URL=${describeRedisUrl(raw)}: expected ${REDIS_URL_FORMS}`)
   }
-  if (o.path !== undefined ? o.path === '' : !(Number.isInteger(o.port) && o.port! >= 1 && o.port! <= 65535 && (o.db === undefined || (Number.isInteger(o.db) && o.db >= 0)))) throw refused()
   return raw
+}
+
+const NODE_NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/
+
+/** A node name (POSTA_NODE, `posta ip add --node`): lower-cased; letters, digits, '.', '_' and '-', up to 63. */
+export function checkNodeName(raw: string, what: string): string {
+  const n = String(raw).trim().toLowerCase()
+  if (!NODE_NAME.test(n)) throw new InputError(`${what}=${raw} is not a node name (allowed: letters, digits, '.', '_' and '-', up to 63, e.g. relay-1)`)
+  return n
 }
 
 /** Where the embedded Redis (started by `npm start`) listens: a unix socket in the data dir. */
@@ -110,6 +124,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const metrics = metricsSettings(env, [ports.smtpPort, ports.submissionPort, ports.smtpsPort, ports.panelPort])
   const panelTls = env.POSTA_PANEL_TLS ?? ''
   if (!['', '0', '1'].includes(panelTls)) throw new Error(`POSTA_PANEL_TLS=${panelTls} is refused: allowed is 1 (HTTPS with the service's certificate) or 0 (plain HTTP, the default)`)
+  const node = checkNodeName(env.POSTA_NODE || os.hostname(), env.POSTA_NODE ? 'POSTA_NODE' : 'POSTA_NODE (the host name)')
   return {
     serviceDomain,
     timeZone,
@@ -123,6 +138,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     resolvers,
     metrics,
     panelTls: panelTls === '1',
+    node,
   }
 }
 

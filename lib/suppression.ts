@@ -3,7 +3,7 @@
 // write and capped in size (bounded, and one ZMSCORE to check a recipient). Addresses are compared in the one
 // normalisation of lib/addresses.ts: `dead@ｂounce.test` is `dead@bounce.test`, and `dead+x@bounce.test` is refused
 // when its base mailbox `dead@bounce.test` is suppressed (a tag-aware server delivers it there).
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { normaliseAddress, type Normalised } from './addresses'
 import { NotFoundError } from './errors'
 import { keys } from './keys'

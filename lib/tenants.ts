@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { banReason } from './bans'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'

@@ -2,7 +2,7 @@
 // (lib/addresses.ts: the delivery's own IDNA mapping, a +tag also as its base mailbox, a domain entry covering its
 // subdomains); tenants never see the list. Hits are counted per tenant (investigations show them); typo-trap hits
 // are strikes in a window, one per transaction and trap domain.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from './redis'
 import { domainAndParents, normaliseAddress, normaliseDomain, type Normalised } from './addresses'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'

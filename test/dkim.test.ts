@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert'
 import { createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import {
   advanceRotation, checkDkimRecords, createDomainKey, dkimRecords, KEY_BITS, parseDkimRecord, RETIRING_DAYS,
   removeDomainKeys, rotateKey, sameKey, selectorFor, signingDomain, signingKey,

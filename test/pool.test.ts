@@ -7,7 +7,7 @@ import * as dns from 'node:dns'
 import { InputError, NotFoundError } from '../lib/errors'
 import { keys } from '../lib/keys'
 import {
-  addIp, checkDns, chooseSources, getIp, getPool, getPoolFresh, ipFamily, ipHistory, normaliseIp, poolView, reinstateIp, removeIp, sourceOf, suspendIp, type PoolEntry,
+  addIp, checkDns, chooseSources, getIp, getPool, getPoolFresh, ipFamily, ipHistory, nodePool, normaliseIp, poolView, reinstateIp, removeIp, sourceOf, suspendIp, type PoolEntry,
 } from '../lib/pool'
 import type { RedisClient } from '../lib/redis'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../lib/rotation'
@@ -369,5 +369,43 @@ describe('pool: the source of a delivery (chooseSources, sourceOf)', () => {
     assert.equal(sourceOf(list, '192.0.2.1'), undefined)
     assert.equal(sourceOf(list, undefined), undefined)
     assert.equal(sourceOf([], '203.0.113.25'), undefined)
+  })
+})
+
+describe('pool: IPs owned by nodes (real Redis)', () => {
+  let r: TestRedis
+  const ips = ['198.18.250.1', '198.18.250.2', '198.18.250.3']
+  before(async () => {
+    r = await testRedis()
+  })
+  after(async () => {
+    await r.client.hdel(keys.pool(), ...ips)
+    for (const ip of ips) await r.client.del(keys.ipHistory(ip))
+    await r.client.incr(keys.poolVersion())
+    await r.close()
+  })
+
+  it('addIp keeps the owner (lower-cased) and says so in the history; without one the IP is shared', async () => {
+    const owned = await addIp(r.client, ips[0], 'mta1.pool.example.net', 'operator', 'Relay-1')
+    assert.equal(owned.node, 'relay-1')
+    assert.equal((await getIp(r.client, ips[0])).node, 'relay-1')
+    assert.equal((await ipHistory(r.client, ips[0]))[0].reason, 'helo mta1.pool.example.net, node relay-1')
+    const shared = await addIp(r.client, ips[1], 'mta2.pool.example.net')
+    assert.equal('node' in shared, false)
+  })
+
+  it('a bad node name is refused and nothing is added', async () => {
+    for (const bad of ['relay 1', '-relay', 'relay-', 'r'.repeat(64), 'relay/1', '']) {
+      await assert.rejects(addIp(r.client, ips[2], 'mta3.pool.example.net', 'operator', bad), (e: Error) => e instanceof InputError && /is not a node name/.test(e.message), bad)
+    }
+    assert.equal(await r.client.hexists(keys.pool(), ips[2]), 0)
+  })
+
+  it("nodePool: a node's own IPs and the shared ones, never another node's", () => {
+    const p = (ip: string, node?: string): PoolEntry => ({ ip, helo: 'h.example', state: 'active', since: '', added_at: '', ...(node ? { node } : {}) })
+    const pool = [p('192.0.2.1', 'a'), p('192.0.2.2', 'b'), p('192.0.2.3')]
+    assert.deepEqual(nodePool(pool, 'a').map((e) => e.ip), ['192.0.2.1', '192.0.2.3'])
+    assert.deepEqual(nodePool(pool, 'b').map((e) => e.ip), ['192.0.2.2', '192.0.2.3'])
+    assert.deepEqual(nodePool(pool, 'c').map((e) => e.ip), ['192.0.2.3'])
   })
 })

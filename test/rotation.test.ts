@@ -2,7 +2,7 @@
 // day's schedule. Pure functions: no Redis.
 import { strict as assert } from 'node:assert'
 import { localMidnight } from '../lib/period'
-import { activeCount, activeIps, daySchedule, DEFAULT_ROTATION, slotAt, slotsPerDay, sortPool, type RotationOptions, type Slot } from '../lib/rotation'
+import { activeByOwner, activeCount, activeIps, daySchedule, DEFAULT_ROTATION, slotAt, slotsPerDay, sortPool, type OwnedIp, type RotationOptions, type Slot } from '../lib/rotation'
 
 const ROME: RotationOptions = { ...DEFAULT_ROTATION, timeZone: 'Europe/Rome' }
 const UTC: RotationOptions = { ...DEFAULT_ROTATION, timeZone: 'UTC' }
@@ -355,5 +355,42 @@ describe('rotation', () => {
         }
       }
     })
+  })
+})
+
+describe('rotation: IPs owned by nodes (activeByOwner)', () => {
+  const owned: OwnedIp[] = [
+    ...pool(6, 20).map((ip) => ({ ip, node: 'alpha' })),
+    ...pool(3, 30).map((ip) => ({ ip, node: 'beta' })),
+    ...pool(4, 40).map((ip) => ({ ip })),
+  ]
+  const group = (node?: string) => owned.filter((p) => p.node === node).map((p) => p.ip)
+
+  it('with no owners it is activeIps of the whole pool', () => {
+    for (let slot = 7000; slot < 7020; slot++) assert.deepEqual(activeByOwner(pool(7).map((ip) => ({ ip })), slot, ROME), activeIps(pool(7), slot, ROME))
+  })
+
+  it("each node's IPs and the shared ones rotate as groups of their own", () => {
+    for (let slot = 7000; slot < 7020; slot++) {
+      const active = activeByOwner(owned, slot, ROME)
+      const expected = [...activeIps(group('alpha'), slot, ROME), ...activeIps(group('beta'), slot, ROME), ...activeIps(group(undefined), slot, ROME)]
+      assert.deepEqual([...active].sort(), [...expected].sort())
+      // every group has its share active in every slot: a node is never left with only resting IPs
+      for (const g of ['alpha', 'beta', undefined]) assert.ok(group(g).some((ip) => active.includes(ip)), `slot ${slot}: ${g ?? 'shared'}`)
+    }
+  })
+
+  it("an IP's state depends on its own group alone: another node's pool changing moves nothing", () => {
+    const more = [...owned, { ip: '198.18.99.1', node: 'beta' }, { ip: '198.18.99.2', node: 'gamma' }]
+    for (let slot = 7000; slot < 7020; slot++) {
+      const before = activeByOwner(owned, slot, ROME).filter((ip) => group('alpha').includes(ip))
+      const after = activeByOwner([...more].reverse(), slot, ROME).filter((ip) => group('alpha').includes(ip))
+      assert.deepEqual(after.sort(), before.sort())
+    }
+  })
+
+  it('daySchedule takes owned IPs and rotates them by group', () => {
+    const sched = daySchedule(owned, '2026-06-15', ROME)
+    for (const e of sched) assert.deepEqual([...e.active].sort(), [...activeByOwner(owned, e.slot.number, ROME)].sort())
   })
 })

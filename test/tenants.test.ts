@@ -175,11 +175,13 @@ describe('tenants (real Redis)', () => {
       assert.equal(hashTag(keys.tenant(slug)), slug)
       assert.equal(hashTag(keys.credentials(slug)), slug)
       // every key function that makes a hash-tagged key tags it with the slug it was given (the ban ledger and its
-      // markers share a fixed tag of their own, {bans}: they are not a tenant's keys; so do the sender domains,
-      // {domains}, whose one script checks a tenant's domain against every other tenant's: lib/domains.ts)
+      // markers, the pool, the packages, the investigations and the panel sessions share fixed tags of their own: they are
+      // not a tenant's keys; so do the sender domains, {domains}, whose one script checks a tenant's domain against every
+      // other tenant's: lib/domains.ts)
+      const fixed = ['bans', 'pool', 'packages', 'investigations', 'sessions', 'domains']
       for (const [name, fn] of Object.entries(keys) as [string, (...a: string[]) => string][]) {
         const k = fn(slug, '2025-01')
-        if (k.includes('{')) assert.equal(hashTag(k), k.includes('{bans}') ? 'bans' : k.includes('{domains}') ? 'domains' : slug, `keys.${name}`)
+        if (k.includes('{')) assert.equal(hashTag(k), fixed.find((f) => k.includes(`{${f}}`)) ?? slug, `keys.${name}`)
       }
       await createTenant(redis, settings, { slug, package: pkg, contact: 'ops@example.net' })
       await resetPassword(redis, settings, slug, 'news')

@@ -1,7 +1,7 @@
 // The panel for tests and benchmarks: createApp served by @hono/node-server on a free loopback port, with its own
 // fail-fast Redis client (like `npm start`), and a small cookie-keeping HTTP client over the real fetch.
 import { serve, type ServerType } from '@hono/node-server'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import { connectHotPath } from '../lib/redis'
 import type { Settings } from '../lib/settings'
 import { createApp, type PanelDeps } from '../web/app'

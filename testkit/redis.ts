@@ -1,16 +1,18 @@
 // The Redis a test file (or benchmark) uses: REDIS_URL when set (never flushed: tests use fresh tenants),
-// otherwise a private redis-server on a free port that is stopped afterwards.
+// otherwise a private redis-server on a free port that is stopped afterwards; with POSTA_TEST_REDIS=cluster a private
+// 3-master Redis Cluster instead (testkit/cluster.ts), to run a test file against a Cluster.
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import { connectTool } from '../lib/redis'
 import { freePort, startRedisServer, type RedisServer } from '../service/redis-server'
+import { startTestCluster, type TestCluster } from './cluster'
 
 export interface TestRedis {
   url: string
   client: Redis
-  /** The private server, when this test started one (null with REDIS_URL). */
+  /** The private server, when this test started one (null with REDIS_URL and with POSTA_TEST_REDIS=cluster). */
   server: RedisServer | null
   /** Stops the private server (to test Redis outages); no-op with REDIS_URL. */
   stop(): Promise<void>
@@ -32,7 +34,11 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
   let url = process.env.REDIS_URL ?? ''
   let port = 0
   let dir = ''
-  if (!url) {
+  let cluster: TestCluster | null = null
+  if (!url && process.env.POSTA_TEST_REDIS === 'cluster') {
+    cluster = await startTestCluster()
+    url = cluster.url
+  } else if (!url) {
     port = await freePort()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-redis-'))
     server = await startRedisServer({ dir, port, persistent: opts.persistent })
@@ -62,6 +68,7 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
       t.thaw()
       client.disconnect()
       await t.server?.stop()
+      await cluster?.close()
       if (dir) fs.rmSync(dir, { recursive: true, force: true })
     },
   }

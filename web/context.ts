@@ -2,7 +2,7 @@
 // and the typed Hono context (PanelEnv) that the app's middleware fills for every request.
 //
 // Exports: PanelDeps, PanelConfig, PanelEnv, panelConfig.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import { AUTH_INI } from '../lib/inis'
 import { defaults, type IniValues } from '../lib/config'
 import type { Language } from '../lib/language'

@@ -7,7 +7,7 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../lib/redis'
 import { InputError, NotFoundError } from '../lib/errors'
 import { DEFAULT_LANGUAGE } from '../lib/language'
 import type { PanelConfig, PanelEnv } from './context'

@@ -11,16 +11,20 @@ import { hhmm, parseWindow, print, rotationOptions, table, WINDOW_OPTIONS, type 
 
 export const commands: Record<string, Command> = {
   'ip add': {
-    usage: 'posta ip add <ip> --helo <name>',
+    usage: 'posta ip add <ip> --helo <name> [--node <name>]',
     summary: 'add an outbound IP (IPv4 or IPv6) with its HELO name (what its PTR says); warns when DNS does not match',
-    options: { helo: { type: 'string', help: 'the HELO name of the IP (its PTR)' } },
+    options: {
+      helo: { type: 'string', help: 'the HELO name of the IP (its PTR)' },
+      node: { type: 'string', help: 'the node (its POSTA_NODE) that owns the IP: only it binds the IP (default: shared by every node)' },
+    },
     args: 1,
     async run(ctx) {
       if (typeof ctx.opts.helo !== 'string') throw new InputError('missing --helo <name> (the PTR name of the IP)')
-      const e = await addIp(ctx.redis, ctx.args[0], ctx.opts.helo)
+      if (ctx.opts.node === '') throw new InputError('--node needs a node name (its POSTA_NODE); leave --node out for an IP every node shares')
+      const e = await addIp(ctx.redis, ctx.args[0], ctx.opts.helo, 'operator', typeof ctx.opts.node === 'string' ? ctx.opts.node : undefined)
       const warnings = await checkDns(e.ip, e.helo, makeResolver(ctx.settings.resolvers, 2000))
       for (const w of warnings) process.stderr.write(`posta: warning: ${w}\n`)
-      print(ctx, { ...e, warnings }, () => `added ${e.ip} (helo ${e.helo})`)
+      print(ctx, { ...e, warnings }, () => `added ${e.ip} (helo ${e.helo}, ${e.node ? `node ${e.node}` : 'shared by every node'})`)
     },
   },
   'ip remove': {
@@ -34,13 +38,13 @@ export const commands: Record<string, Command> = {
   },
   'ip list': {
     usage: 'posta ip list',
-    summary: 'the pool: state, HELO, whether active in the current slot, last use',
+    summary: 'the pool: owner node, state, HELO, whether active in the current slot, last use',
     args: 0,
     async run(ctx) {
       const v = await poolView(ctx.redis, await rotationOptions(ctx), now())
       print(ctx, v, () =>
         v.length
-          ? table([['IP', 'HELO', 'STATE', 'ACTIVE', 'LAST USE', 'REASON'], ...v.map((p) => [p.ip, p.helo, p.state, p.active ? 'yes' : 'resting', p.last_use ?? '-', p.reason ?? ''])])
+          ? table([['IP', 'NODE', 'HELO', 'STATE', 'ACTIVE', 'LAST USE', 'REASON'], ...v.map((p) => [p.ip, p.node ?? '(every)', p.helo, p.state, p.active ? 'yes' : 'resting', p.last_use ?? '-', p.reason ?? ''])])
           : 'the pool is empty: mail leaves from the default address (posta ip add <ip> --helo <name>)',
       )
     },
@@ -102,7 +106,7 @@ export const commands: Record<string, Command> = {
       const o = await rotationOptions(ctx)
       const day = typeof ctx.opts.day === 'string' ? ctx.opts.day : dayOf(now(), o.timeZone)
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(day))) throw new InputError(`bad --day "${day}": use YYYY-MM-DD`)
-      const pool = (await getPool(ctx.redis)).map((p) => p.ip)
+      const pool = await getPool(ctx.redis)
       const s = daySchedule(pool, day, o)
       print(ctx, { day, time_zone: o.timeZone, slot_minutes: o.slotMinutes, active: o.active, slots: s.map((x) => ({ slot: x.slot.number, start: x.slot.start.toISOString(), end: x.slot.end.toISOString(), active: x.active })) }, () =>
         pool.length

@@ -13,7 +13,7 @@
 // advanceRotation), in the background: a rotation switches once its new record is in DNS.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../../lib/redis'
 import { domainAndParents } from '../../lib/addresses'
 import { advanceRotation, createDomainKey, signingDomain, signingKey, type SigningKey } from '../../lib/dkim'
 import { makeResolver } from '../../lib/dnsbl'

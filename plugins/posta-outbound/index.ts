@@ -10,8 +10,8 @@ import { recordAttempt, type DeliveryResult, type LedgerOptions, type MailKind }
 import { OUTBOUND_INI, TRAP_INI } from '../../lib/inis'
 import { deliveryAttempted } from '../../lib/metrics'
 import { keys } from '../../lib/keys'
-import { chooseSources, getPoolFresh, ipFamily, sourceOf, type PoolEntry, type SourcedMx } from '../../lib/pool'
-import { activeIps, slotAt, type RotationOptions } from '../../lib/rotation'
+import { chooseSources, getPoolFresh, ipFamily, nodePool, sourceOf, type PoolEntry, type SourcedMx } from '../../lib/pool'
+import { activeByOwner, slotAt, type RotationOptions } from '../../lib/rotation'
 import { findRoute } from '../../lib/routes'
 import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes } from '../../lib/submission'
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
@@ -133,16 +133,19 @@ function keepSources(delivery: string, sources: SourcedMx[]) {
 
 const deliveryId = (hmail: HMailItem) => hmail.todo?.uuid ?? hmail.uuid
 
-let usableMemo: { pool: PoolEntry[]; slot: number; usable: PoolEntry[] } | null = null
+let usableMemo: { pool: PoolEntry[]; slot: number; mine: PoolEntry[]; usable: PoolEntry[] } | null = null
 
-/** The usable IPs of the current slot: active in the rotation and not suspended (memoised per pool and slot). */
-function usableNow(pool: PoolEntry[]): PoolEntry[] {
+/**
+ * This node's part of the pool (the IPs it owns and the shared ones: POSTA_NODE) and the usable ones of the current
+ * slot: active in the node's rotation and not suspended (memoised per pool read and slot).
+ */
+function poolNow(pool: PoolEntry[]): { mine: PoolEntry[]; usable: PoolEntry[] } {
   const slot = slotAt(now(), cfg.rotation).number
-  if (usableMemo && usableMemo.pool === pool && usableMemo.slot === slot) return usableMemo.usable
-  const active = new Set(activeIps(pool.map((p) => p.ip), slot, cfg.rotation))
-  const usable = pool.filter((p) => active.has(p.ip) && p.state === 'active')
-  usableMemo = { pool, slot, usable }
-  return usable
+  if (usableMemo && usableMemo.pool === pool && usableMemo.slot === slot) return usableMemo
+  const mine = nodePool(pool, getSettings().node)
+  const active = new Set(activeByOwner(mine, slot, cfg.rotation))
+  usableMemo = { pool, slot, mine, usable: mine.filter((p) => active.has(p.ip) && p.state === 'active') }
+  return usableMemo
 }
 
 async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
@@ -150,15 +153,17 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   const domain = hmail.todo.domain
   const notes = deliveryNotes(hmail)
   const tenant = tenantOf(notes)
-  const [route, pool, sticky, status] = await Promise.all([
+  const [route, all, sticky, status] = await Promise.all([
     findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(deliveryId(hmail))), tenant ? tenantStatus(redis, tenant) : null,
   ])
+  // a node with no IPs of its own and no shared ones sends from the machine's address, as with an empty pool
+  const { mine: pool, usable } = poolNow(all)
   if (status === 'closed') {
     // A banned tenant's queued mail is never delivered: refused here, and hook_bounce drops it without a DSN.
     markDropped(notes)
     return { kind: 'deny', message: 'tenant closed' }
   }
-  if (pool.length > 0 && usableNow(pool).length === 0) return { kind: 'wait', message: "no usable outbound IP (all of this slot's pool IPs are suspended)" }
+  if (pool.length > 0 && usable.length === 0) return { kind: 'wait', message: "no usable outbound IP (all of this slot's pool IPs are suspended)" }
   let mxs: Mx[]
   if (route) {
     mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
@@ -176,7 +181,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   const resolved = await netUtils.resolve_mx_hosts(mxs)
   if (route) for (const mx of resolved) delete mx.from_dns // a route may point at this machine on purpose
   if (pool.length === 0) return { kind: 'mx', list: resolved, sources: [], sticky }
-  const list = chooseSources(resolved, usableNow(pool), sticky, () => roundRobin++)
+  const list = chooseSources(resolved, usable, sticky, () => roundRobin++)
   if (!list.length) {
     const families = new Set(resolved.map((mx) => ipFamily(mx.exchange)))
     const mxText = resolved.map((m) => m.exchange).join(',') || mxs.map((m) => m.exchange).join(',')

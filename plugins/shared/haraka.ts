@@ -1,6 +1,6 @@
 // The small part of Haraka's API that Posta's plugins use (Haraka ships no types, #3470),
 // and the helpers every plugin shares: the per-process Redis client, settings, and the async-hook guard.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../../lib/redis'
 import { timeRedisCommands } from '../../lib/metrics'
 import { connectHotPath, describeRedisUrl } from '../../lib/redis'
 import { loadSettings, type Settings } from '../../lib/settings'

@@ -3,7 +3,7 @@
 // the domain (a closed tenant cannot be resumed...) comes back as `refused` with the domain's own sentence.
 import * as os from 'node:os'
 import * as path from 'node:path'
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../../lib/redis'
 import { audit } from '../../lib/audit'
 import { banPolicyFromConfig, banTenant } from '../../lib/bans'
 import { InputError, NotFoundError } from '../../lib/errors'

@@ -1,7 +1,7 @@
 // What the operator area shows, read through the domain core (the same functions as the CLI) and shared by its pages
 // and its JSON API: tenants with usage, one tenant in full, the pool with listings and today's rotation.
 // Operators may see trap data (hit counts, typo-trap strikes); nothing here is ever served to a tenant.
-import type Redis from 'ioredis'
+import type { RedisClient as Redis } from '../../lib/redis'
 import { listBans, bansOf, type Ban } from '../../lib/bans'
 import { now } from '../../lib/clock'
 import { recentAttempts, type Attempt } from '../../lib/ledger'
@@ -10,7 +10,7 @@ import { listPackages, type Package } from '../../lib/packages'
 import { dayOf } from '../../lib/period'
 import { poolView, type PoolView } from '../../lib/pool'
 import { usage, type QuotaOptions, type Usage } from '../../lib/quota'
-import { daySchedule, publishedRotation, type RotationOptions } from '../../lib/rotation'
+import { daySchedule, publishedRotation, type OwnedIp, type RotationOptions } from '../../lib/rotation'
 import type { Settings } from '../../lib/settings'
 import { listSuppressed, type Suppressed } from '../../lib/suppression'
 import { listTenants, loginFor, requireTenant, type Tenant } from '../../lib/tenants'
@@ -108,8 +108,8 @@ export async function poolRows(redis: Redis, timeZone: string): Promise<{ rotati
   }
 }
 
-/** Today's rotation (in the service time zone): each slot with its active IPs, and which slot is now. */
-export function todaysRotation(pool: string[], rotation: RotationOptions) {
+/** Today's rotation (in the service time zone): each slot with its active IPs (by owner group), and which slot is now. */
+export function todaysRotation(pool: readonly OwnedIp[], rotation: RotationOptions) {
   const at = now()
   const day = dayOf(at, rotation.timeZone)
   return { day, slots: daySchedule(pool, day, rotation).map((s) => ({ ...s, current: s.slot.start <= at && at < s.slot.end })) }

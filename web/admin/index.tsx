@@ -118,7 +118,7 @@ export function createAdminApp(cfg: PanelConfig) {
     const { rotation, pool } = await poolRows(cfg.redis, tz)
     const state = doneOf(c, IP_DONE, { ip: c.req.query('ip') ?? '' })
     if (state?.done) state.done.params.ip = ipOfPath(state.done.params.ip) ?? ''
-    return c.html(<PoolPage c={c} pool={pool} rotation={rotation} schedule={todaysRotation(pool.map((p) => p.ip), rotation)} tz={tz} state={state} />)
+    return c.html(<PoolPage c={c} pool={pool} rotation={rotation} schedule={todaysRotation(pool, rotation)} tz={tz} state={state} />)
   })
 
   app.post('/ips/:ip/:action', async (c) => {
@@ -130,7 +130,7 @@ export function createAdminApp(cfg: PanelConfig) {
     if (out.ok) return c.redirect(`/admin/ips?done=${action}&ip=${encodeURIComponent(ip)}`, 303)
     const { rotation, pool } = await poolRows(cfg.redis, tz)
     return c.html(
-      <PoolPage c={c} pool={pool} rotation={rotation} schedule={todaysRotation(pool.map((p) => p.ip), rotation)} tz={tz} state={{ form: `${action}:${ip}`, errors: out.errors, refused: out.refused, fields }} />,
+      <PoolPage c={c} pool={pool} rotation={rotation} schedule={todaysRotation(pool, rotation)} tz={tz} state={{ form: `${action}:${ip}`, errors: out.errors, refused: out.refused, fields }} />,
       400,
     )
   })
