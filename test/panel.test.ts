@@ -108,6 +108,13 @@ describe('panel (HTTP, real Redis)', function () {
       }
     })
 
+    it('POSTA_PANEL_TLS takes 1 or 0 and refuses anything else, naming the variable', () => {
+      assert.equal(loadSettings({ POSTA_PANEL_TLS: '1' }).panelTls, true)
+      assert.equal(loadSettings({ POSTA_PANEL_TLS: '0' }).panelTls, false)
+      assert.equal(loadSettings({}).panelTls, false)
+      for (const bad of ['yes', 'true', '2', ' 1']) assert.throws(() => loadSettings({ POSTA_PANEL_TLS: bad }), /POSTA_PANEL_TLS=.* is refused: allowed is 1/)
+    })
+
     it('refuses a wrong password and an unknown login with the same 401 page', async () => {
       const creds = await tenant()
       const c = new PanelClient(panel.url)
