@@ -146,10 +146,15 @@ describe('panel pages (HTTP, real Redis)', function () {
     })
 
     it('prunes a subject\'s index of expired sessions past 50', async () => {
+      // one long session keeps the index alive (its TTL is the longest session's), then 51 that expire at once
+      const kept = await createSession(r.client, { kind: 'operator', operator: 'many' }, 60)
       for (let i = 0; i < 51; i++) await createSession(r.client, { kind: 'operator', operator: 'many' }, 1)
+      assert.equal(await r.client.scard(keys.sessionsOf('operator:many')), 52)
       await new Promise((res) => setTimeout(res, 1500))
-      await createSession(r.client, { kind: 'operator', operator: 'many' }, 60)
-      assert.equal(await r.client.scard(keys.sessionsOf('operator:many')), 1)
+      const last = await createSession(r.client, { kind: 'operator', operator: 'many' }, 60)
+      assert.equal(await r.client.scard(keys.sessionsOf('operator:many')), 2)
+      assert.ok(await getSession(r.client, kept.id))
+      assert.ok(await getSession(r.client, last.id))
     })
   })
 })

@@ -268,14 +268,20 @@ describe('panel (HTTP, real Redis)', function () {
     })
 
     it('when it expires (sessionSeconds), in Redis too', async () => {
-      const short = await startPanel(r.url, settings, { auth: LIMITS, sessionSeconds: 1 })
+      const short = await startPanel(r.url, settings, { auth: LIMITS, sessionSeconds: 4 })
       try {
         const creds = await tenant()
         const c = new PanelClient(short.url)
         assert.equal((await c.submit('/login', '/login', { login: creds.login, password: creds.password })).status, 303)
-        assert.match(c.lastSetCookie.find((l) => l.startsWith('posta_session='))!, /Max-Age=1/)
+        assert.match(c.lastSetCookie.find((l) => l.startsWith('posta_session='))!, /Max-Age=4/)
+        const index = keys.sessionsOf(`tenant:${creds.tenant}`)
+        const [hash] = await r.client.smembers(index)
+        const ttl = await r.client.ttl(keys.session(hash))
+        assert.ok(ttl > 0 && ttl <= 4, `the session key expires with the session (${ttl})`)
         assert.equal((await c.get('/settings')).status, 200)
-        await new Promise((res) => setTimeout(res, 2100))
+        // wait for Redis to drop the key (however loaded the machine), then the cookie is no session
+        const deadline = Date.now() + 15000
+        while ((await r.client.exists(keys.session(hash))) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200))
         assert.equal((await c.get('/settings')).status, 303)
       } finally {
         await short.close()

@@ -43,6 +43,7 @@ export function redisDown(redis: Redis, err: unknown): boolean {
 const API_TEXT: Record<MessageKey & `err.${string}`, string> = {
   'err.csrf': 'refused: the request did not come from this site',
   'err.not_found': 'not found',
+  'err.bad_request': 'bad request',
   'err.forbidden': 'forbidden',
   'err.unavailable': 'the service is temporarily unavailable (its database cannot be reached), try again in a minute',
   'err.internal': 'internal error',
@@ -66,10 +67,10 @@ export function onPanelError(cfg: PanelConfig) {
       return api ? apiError(c, err.status, text) : errorPage(c, err.status, err.key)
     }
     if (err instanceof NotFoundError) return api ? apiError(c, 404, err.message) : errorPage(c, 404, 'err.not_found')
-    if (err instanceof InputError) return api ? apiError(c, 400, err.message) : errorPage(c, 400, 'err.not_found')
+    if (err instanceof InputError) return api ? apiError(c, 400, err.message) : errorPage(c, 400, 'err.bad_request')
     if (err instanceof HTTPException) {
       const status = err.status as ContentfulStatusCode
-      return api ? apiError(c, status, err.message || 'refused') : errorPage(c, status, status === 403 ? 'err.forbidden' : 'err.not_found')
+      return api ? apiError(c, status, err.message || 'refused') : errorPage(c, status, status === 403 ? 'err.forbidden' : status === 404 ? 'err.not_found' : 'err.bad_request')
     }
     if (redisDown(cfg.redis, err)) {
       c.header('Retry-After', '30')

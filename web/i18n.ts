@@ -122,6 +122,7 @@ const en = {
 
   'err.csrf': 'The form has expired or did not come from this site: reload the page and try again.',
   'err.not_found': 'There is nothing at this address.',
+  'err.bad_request': 'The request was not understood: go back and check what you entered.',
   'err.forbidden': 'You may not see this.',
   'err.unavailable': 'The service is temporarily unavailable (its database cannot be reached). Try again in a minute.',
   'err.internal': 'Something went wrong on our side. Try again; if it keeps happening, contact support.',
@@ -271,6 +272,7 @@ const it: Record<MessageKey, string> = {
 
   'err.csrf': 'Il modulo è scaduto o non proviene da questo sito: ricarica la pagina e riprova.',
   'err.not_found': 'A questo indirizzo non c\'è nulla.',
+  'err.bad_request': 'La richiesta non è stata compresa: torna indietro e controlla i dati inseriti.',
   'err.forbidden': 'Non puoi vedere questa pagina.',
   'err.unavailable': 'Il servizio è momentaneamente non disponibile (il suo database non risponde). Riprova tra un minuto.',
   'err.internal': 'Qualcosa è andato storto da parte nostra. Riprova; se succede ancora, contatta l\'assistenza.',
