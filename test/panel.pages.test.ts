@@ -2,6 +2,7 @@
 // no English text of the panel and the other way round; the daily chart draws one bar per day with traffic, scaled
 // to the month's biggest day; oversized forms are refused; lib/sessions.ts for both kinds of subject.
 import { strict as assert } from 'node:assert'
+import * as crypto from 'node:crypto'
 import { keys } from '../lib/keys'
 import { DEFAULT_LEDGER, recordAttempt } from '../lib/ledger'
 import { setPackage } from '../lib/packages'
@@ -134,8 +135,10 @@ describe('panel pages (HTTP, real Redis)', function () {
 
     it('stores no cookie value, expires with its key, and ignores values it did not make', async () => {
       const s = await createSession(r.client, { kind: 'operator', operator: 'ttl' }, 30)
-      const stored = (await r.client.keys('posta:session:*'))
+      const stored = await r.client.keys(keys.session('*'))
+      assert.ok(stored.length > 0, 'session keys are found by their pattern')
       assert.ok(stored.every((k) => !k.includes(s.id)))
+      assert.ok(stored.some((k) => (k as string).endsWith(crypto.createHash('sha256').update(s.id).digest('hex'))))
       const ttl = await r.client.ttl(keys.sessionsOf('operator:ttl'))
       assert.ok(ttl > 0 && ttl <= 30)
       for (const bad of [undefined, '', 'short', `${s.id}x`, s.id.slice(1) + '!', '../../etc']) assert.equal(await getSession(r.client, bad), null, String(bad))
