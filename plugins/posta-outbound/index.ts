@@ -51,6 +51,9 @@ export function register(this: Plugin) {
   load_outbound_ini.call(this)
   load_trap_ini.call(this)
   localiseBounceTemplates()
+  // First of the pre_send_trans_email hooks: it must run inside the synchronous rendering of a bounce, before any
+  // hook that answers later (haraka-plugin-dkim signs there asynchronously).
+  this.register_hook('pre_send_trans_email', 'tag_bounce', -100)
 }
 
 function load_trap_ini(this: Plugin) {
@@ -372,7 +375,7 @@ function bounceInLanguage(hmail: Outbound, ctx: { lang: Language; tenant: string
 }
 
 /** The DSN of a tenant's message carries the tenant (as a notice about it): its delivery is ledgered under it. */
-export function hook_pre_send_trans_email(this: Plugin, next: Next, connection: { transaction?: { notes: Notes; mail_from?: Address } }) {
+export function tag_bounce(this: Plugin, next: Next, connection: { transaction?: { notes: Notes; mail_from?: Address } }) {
   const tx = connection?.transaction
   if (rendering && tx && !tx.mail_from?.user) Object.assign(tx.notes, bounceNotes(rendering.tenant, rendering.tx))
   next()
