@@ -12,7 +12,7 @@
 // The local part is delivered as written; the receiving server decides what it means. We compare it in the widest
 // form a mailbox server could reduce it to (NFKC, default-ignorable code points removed, lower case), and a `+tag`
 // sub-address also as its base mailbox (`bait+promo` is delivered to `bait` by the servers that support tags).
-import { domainToASCII } from 'node:url'
+import { domainToASCII, domainToUnicode } from 'node:url'
 import { InputError } from './errors'
 import { isDomain } from './validate'
 
@@ -57,8 +57,19 @@ export function normaliseDomain(input: string, what = 'domain'): string {
   if (!isDomain(d)) throw bad('expected a name like example.net')
   // xn-- labels must decode to a valid U-label: an ASCII domain is delivered as written, so a bogus A-label is
   // refused rather than guessed at (domainToASCII is the identity on a valid lower-case ASCII name).
-  if (d.includes('xn--') && domainToASCII(d) !== d) throw bad('an xn-- label is not valid Punycode')
+  if (d.includes('xn--') && !d.split('.').every(validALabel)) throw bad('an xn-- label is not valid Punycode')
   return d
+}
+
+/**
+ * True unless the label is an xn-- label that does not decode to a U-label which encodes back to it. Checked label
+ * by label, because Node's own answer for a bogus A-label changed: 20 and 22 map `xn--zz` to '', 24 hands it back
+ * unchanged from both domainToASCII and domainToUnicode.
+ */
+function validALabel(label: string): boolean {
+  if (!label.startsWith('xn--')) return true
+  const u = domainToUnicode(label)
+  return u !== '' && !u.startsWith('xn--') && domainToASCII(u) === label
 }
 
 /** The matching form of a local part's characters: NFKC, default-ignorable code points removed, lower case. */
