@@ -251,14 +251,18 @@ describe('npm start supervises Haraka and the panel', function () {
         }
       }
       const senders = [0, 1, 2, 3].map((n) => sender(n))
-      await waitFor(async () => accepted.length >= 8, 'the first messages accepted', 60000)
-      process.kill(first, 'SIGKILL')
-      await waitFor(async () => svc.pids('haraka').length === 2, 'haraka to be restarted', 30000)
-      assert.match(svc.out(), /\[posta\] haraka died \(killed by signal SIGKILL\); restarting in 0\.2s \(crash 1 of 5 allowed within 60s\)/)
-      const atRestart = accepted.length
-      await waitFor(async () => accepted.length >= atRestart + 8, 'messages accepted after the restart', 90000)
-      running = false
-      await Promise.all(senders)
+      let atRestart: number
+      try {
+        await waitFor(async () => accepted.length >= 8, 'the first messages accepted', 60000)
+        process.kill(first, 'SIGKILL')
+        await waitFor(async () => svc.pids('haraka').length === 2, 'haraka to be restarted', 30000)
+        assert.match(svc.out(), /\[posta\] haraka died \(killed by signal SIGKILL\); restarting in 0\.2s \(crash 1 of 5 allowed within 60s\)/)
+        atRestart = accepted.length
+        await waitFor(async () => accepted.length >= atRestart + 8, 'messages accepted after the restart', 90000)
+      } finally {
+        running = false // a failed wait must stop the senders too, or mocha never exits
+        await Promise.all(senders)
+      }
       assert.ok(refused > 0 || atRestart > 0)
       await waitFor(async () => accepted.every((s) => sink.messages.some((m) => m.raw.includes(s))), 'every accepted message at the sink', 90000).catch(() => {
         const missing = accepted.filter((s) => !sink.messages.some((m) => m.raw.includes(s)))
