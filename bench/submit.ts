@@ -23,7 +23,8 @@
 // Environment: BENCH_N, BENCH_C, BENCH_WARMUP (50), BENCH_PRIME (1: the warm-up's first message goes alone;
 // 0: the whole warm-up at C, a cold start under concurrency), BENCH_ROUNDS (3), BENCH_CONFIGS (comma list, default
 // all five), BENCH_LEDGER_N (5000; 0 skips the ledger measurement), BENCH_LEDGER_C (50),
-// BENCH_KEEP=1 keeps each Haraka dir (log, queue) under the OS temp dir, REDIS_URL uses an existing Redis.
+// BENCH_KEEP=1 keeps each Haraka dir (log, queue) under the OS temp dir, REDIS_URL uses an existing Redis,
+// BENCH_PROFILE=<dir> has each Haraka write a V8 CPU profile into <dir>/<config> (bench/profile.ts sums them).
 import { randomUUID } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -306,12 +307,21 @@ function withSetting(file: string, key: string, value: string): string {
   return text.replace(re, `${key}=${value}`)
 }
 
+/**
+ * config/plugins without posta-monitor, as testkit/haraka.ts runs every posta configuration that gives no
+ * posta-monitor.ini (no DNS here); a configuration that writes its own plugins list must leave it out too.
+ */
+function projectPluginsWithoutMonitor(): string {
+  const plugins = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8')
+  return plugins.replace(/^\s*posta-monitor\s*$/m, '# posta-monitor (off in the benchmark, as in tests without DNS)')
+}
+
 /** Config files the posta configurations write over the project's (whole files, as startHaraka's overrides do). */
 function postaOverrides(config: ConfigName): Record<string, string> {
   // every posta configuration: the quota plugin logs its scripts' latency every second
   const overrides: Record<string, string> = { 'posta-quota.ini': withSetting('posta-quota.ini', 'stats_interval', '1') }
   if (config === 'posta-noquota') {
-    const plugins = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8')
+    const plugins = projectPluginsWithoutMonitor()
     if (!/^posta-quota\s*$/m.test(plugins)) throw new Error('config/plugins does not list posta-quota: posta-noquota would measure nothing')
     overrides.plugins = plugins.replace(/^posta-quota\s*$/m, '# posta-quota (taken out by the benchmark: posta-noquota)')
   }
@@ -320,11 +330,30 @@ function postaOverrides(config: ConfigName): Record<string, string> {
   return overrides
 }
 
+/**
+ * BENCH_PROFILE=<dir>: each Haraka writes a V8 CPU profile (`node --cpu-prof`) into <dir>/<config> when it stops.
+ * V8 writes it only on a normal exit, and a graceful shutdown outlasts testkit's stop(): a plain plugin added at the
+ * end of the list exits at once on SIGINT. The profile covers the whole run (start, warm-up, measured phase);
+ * `node dist/bench/profile.js <dir> <messages>` sums it.
+ */
+function withProfiler(overrides: Record<string, string>, extraPlugins: Record<string, string>, config: ConfigName) {
+  const dir = process.env.BENCH_PROFILE
+  if (!dir) return { overrides, extraPlugins }
+  const sub = path.resolve(dir, config)
+  fs.mkdirSync(sub, { recursive: true })
+  const plugins = overrides.plugins ?? projectPluginsWithoutMonitor()
+  return {
+    overrides: { ...overrides, plugins: `${plugins.trimEnd()}\nbench_profile\n` },
+    extraPlugins: { ...extraPlugins, bench_profile: "process.prependListener('SIGINT', () => process.exit(0))\n" },
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${sub}`],
+  }
+}
+
 const STOCK_AUTH_INI = '[core]\nmethods=PLAIN,LOGIN\n\n[users]\nbench=benchpass\n'
 
 async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink): Promise<{ haraka: HarakaNode; creds: Creds }> {
   if (config.startsWith('posta')) {
-    const haraka = await startHaraka({ redisUrl: redis.url, overrides: postaOverrides(config) })
+    const haraka = await startHaraka({ redisUrl: redis.url, ...withProfiler(postaOverrides(config), {}, config) })
     const env = { REDIS_URL: redis.url }
     const cli = async (args: string[]) => {
       const r = await posta(args, env)
@@ -349,8 +378,7 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink)
   const plugins = config === 'stock' ? 'tls\nauth/flat_file\nbench_route\n' : 'posta-nodelay\ntls\nauth/flat_file\nbench_route\n'
   const haraka = await startHaraka({
     redisUrl: redis.url,
-    overrides: { plugins, 'auth_flat_file.ini': STOCK_AUTH_INI },
-    extraPlugins: { bench_route: stockRoutePlugin(sink.port) },
+    ...withProfiler({ plugins, 'auth_flat_file.ini': STOCK_AUTH_INI }, { bench_route: stockRoutePlugin(sink.port) }, config),
   })
   return { haraka, creds: { user: 'bench', pass: 'benchpass' } }
 }

@@ -38,6 +38,8 @@ export interface StartHarakaOptions {
   /** An existing node directory to run from again (its queue kept), e.g. after kill(); with `ports`. */
   dir?: string
   ports?: { smtp: number; submission: number; smtps: number }
+  /** Node.js flags for the Haraka process (e.g. --cpu-prof in a benchmark). */
+  nodeArgs?: string[]
 }
 
 /** Starts Haraka again on a stopped or killed node's directory and ports: what it had queued is delivered. */
@@ -117,7 +119,7 @@ async function startHarakaOnce(opts: StartHarakaOptions): Promise<HarakaNode> {
   const out = fs.openSync(logFile, 'a')
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }
   delete env.NODE_OPTIONS // no ts-node hooks inside Haraka: it runs the compiled plugins
-  const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)
   let exited = false
   let stopping = false
@@ -187,7 +189,7 @@ export async function harakaRefuses(opts: StartHarakaOptions): Promise<{ code: n
   const out = fs.openSync(logFile, 'a')
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: opts.redisUrl, POSTA_DATA_DIR: dir, POSTA_RESOLVERS: TEST_RESOLVERS, POSTA_METRICS_PORT: '0', ...opts.env }
   delete env.NODE_OPTIONS
-  const child = spawn(process.execPath, [harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), harakaBin(), '-c', dir], { stdio: ['ignore', out, out], env, cwd: PROJECT_ROOT })
   fs.closeSync(out)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let code: number | null | undefined
