@@ -33,15 +33,27 @@ function selfTimes(p: Profile): Map<number, number> {
   return self
 }
 
-export interface Summary { totalMs: number; idleMs: number; byFile: Map<string, number>; byFunction: Map<string, number> }
+export interface Summary {
+  totalMs: number
+  idleMs: number
+  byFile: Map<string, number>
+  byFunction: Map<string, number>
+  /** Inclusive time of the project's own files (plugins/, lib/): every sample with one of their frames on its stack. */
+  inclusive: Map<string, number>
+}
+
+const OWN = /^(plugins|lib|web|service)\//
 
 export function summarise(profiles: Profile[]): Summary {
   const byFile = new Map<string, number>()
   const byFunction = new Map<string, number>()
+  const inclusive = new Map<string, number>()
   let total = 0
   let idle = 0
   for (const p of profiles) {
     const nodes = new Map(p.nodes.map((n) => [n.id, n]))
+    const parent = new Map<number, number>()
+    for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
     for (const [id, us] of selfTimes(p)) {
       const n = nodes.get(id)
       if (!n) continue
@@ -52,9 +64,16 @@ export function summarise(profiles: Profile[]): Summary {
       byFile.set(file, (byFile.get(file) ?? 0) + us)
       const fn = `${functionName || '(anonymous)'} ${file}${url ? `:${lineNumber + 1}` : ''}`
       byFunction.set(fn, (byFunction.get(fn) ?? 0) + us)
+      const seen = new Set<string>()
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const f = nodes.get(at)!.callFrame
+        const own = shortFile(f.url, f.functionName)
+        if (OWN.test(own)) seen.add(own)
+      }
+      for (const own of seen) inclusive.set(own, (inclusive.get(own) ?? 0) + us)
     }
   }
-  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction }
+  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction, inclusive }
 }
 
 function findProfiles(dir: string): string[] {
@@ -89,11 +108,14 @@ function main(): void {
       (perRun ? `, ${((s.totalMs * 1000) / perRun).toFixed(0)} µs busy per message` : ''))
     console.log(' self time by file:')
     for (const l of table(s.byFile, top, perRun)) console.log(l)
+    console.log(' inclusive time of the project\'s files (synchronous stacks only: an awaited callback counts where it resumes):')
+    for (const l of table(s.inclusive, top, perRun)) console.log(l)
     console.log(' self time by function:')
     for (const l of table(s.byFunction, top, perRun)) console.log(l)
     json[g] = {
       profiles: files.length,
       busy_ms: s.totalMs,
+      inclusive_us_per_msg: perRun ? Object.fromEntries([...s.inclusive].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / perRun])) : undefined,
       by_file_us_per_msg: perRun ? Object.fromEntries([...s.byFile].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [k, v / perRun])) : undefined,
     }
   }

@@ -12,7 +12,7 @@ import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
 import { runScript } from './lua'
 import type { Settings } from './settings'
-import { requireTenant, smtpHost } from './tenants'
+import { requireTenant, smtpHost, statusOf, type TenantStatus } from './tenants'
 import { checkSlug } from './validate'
 
 export type DomainStatus = 'pending' | 'verified'
@@ -229,18 +229,22 @@ export async function verifyDomain(redis: Redis, settings: Pick<Settings, 'servi
 
 // ---- the sender policy's read (plugins/posta-domains) ----
 
-/** What the sender policy needs of a tenant, read in one round trip per transaction: its verified domains, its package. */
+/**
+ * What the sender policy needs of a tenant, read in one round trip per transaction: its verified domains, its
+ * package, and its status as of that read (posta-trap's MAIL FROM check uses it rather than a read of its own).
+ */
 export interface SenderContext {
   tenant: string
   verified: ReadonlySet<string>
   package: string | null
+  status: TenantStatus | null
 }
 
 export async function senderContext(redis: Redis, slug: string): Promise<SenderContext> {
   // both commands in one round trip (the hot-path client pipelines automatically)
-  const [h, pkg] = await Promise.all([redis.hgetall(keys.tenantDomains(slug)), redis.hget(keys.tenant(slug), 'package')])
+  const [h, [pkg, status]] = await Promise.all([redis.hgetall(keys.tenantDomains(slug)), redis.hmget(keys.tenant(slug), 'package', 'status')])
   const verified = new Set(Object.entries(h).filter(([, raw]) => parseStored(raw)?.status === 'verified').map(([d]) => d))
-  return { tenant: slug, verified, package: pkg }
+  return { tenant: slug, verified, package: pkg, status: statusOf(status) }
 }
 
 /**

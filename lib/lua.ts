@@ -26,6 +26,8 @@ export const SCRIPTS: Record<string, number> = {
   domain_claim: 3,
   domain_remove: 3,
   ledger_deferred: 2,
+  ledger_ip: 1,
+  ledger_tenant: 3,
   operator_password: 1,
   quota_commit: 5,
   quota_reserve: 4,

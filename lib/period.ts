@@ -14,12 +14,14 @@ export function periodOf(at: Date, timeZone: string): PeriodInfo {
   const hit = periodCache.get(timeZone)
   if (hit && t >= hit.from && t < hit.until) return hit.info
   const p = parts(at, timeZone)
-  const info = { month: monthOf(at, timeZone), day: dayOf(at, timeZone), monthEnd: monthEnd(at, timeZone) }
+  const info = { month: monthOfParts(p), day: dayOfParts(p), monthEnd: monthEndOf(p, timeZone) }
   periodCache.set(timeZone, { from: localMidnight(p.y, p.m, p.d, timeZone).getTime(), until: localMidnight(p.y, p.m, p.d + 1, timeZone).getTime(), info })
   return info
 }
 
-function parts(at: Date, timeZone: string): { y: number; m: number; d: number; h: number; min: number; s: number } {
+type Parts = { y: number; m: number; d: number; h: number; min: number; s: number }
+
+function parts(at: Date, timeZone: string): Parts {
   let f = formatters.get(timeZone)
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -34,16 +36,22 @@ function parts(at: Date, timeZone: string): { y: number; m: number; d: number; h
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0')
 
-/** `YYYY-MM` of the instant in the time zone. */
+const monthOfParts = (p: Parts) => `${p.y}-${pad(p.m)}`
+const dayOfParts = (p: Parts) => `${p.y}-${pad(p.m)}-${pad(p.d)}`
+
+/** `YYYY-MM` of the instant in the time zone (memoised until local midnight, as periodOf). */
 export function monthOf(at: Date, timeZone: string): string {
-  const p = parts(at, timeZone)
-  return `${p.y}-${pad(p.m)}`
+  return periodOf(at, timeZone).month
 }
 
-/** `YYYY-MM-DD` of the instant in the time zone. */
+/** `YYYY-MM-DD` of the instant in the time zone (memoised until local midnight, as periodOf). */
 export function dayOf(at: Date, timeZone: string): string {
-  const p = parts(at, timeZone)
-  return `${p.y}-${pad(p.m)}-${pad(p.d)}`
+  return periodOf(at, timeZone).day
+}
+
+/** `YYYY-MM-DD` computed afresh (localMidnight's own checks: periodOf builds on it). */
+function dayNow(at: Date, timeZone: string): string {
+  return dayOfParts(parts(at, timeZone))
 }
 
 /** The instant of local midnight starting the given day (handles DST: offsets are re-read at the result). */
@@ -59,16 +67,19 @@ export function localMidnight(y: number, m: number, d: number, timeZone: string)
   }
   // Where the clocks jump forward at 00:00 (Africa/Cairo, Asia/Beirut) midnight does not exist: the day starts at
   // the first instant that belongs to it.
-  const want = dayOf(new Date(wall + 12 * 3600000), timeZone)
-  if (dayOf(new Date(guess), timeZone) !== want) {
-    for (let t = guess; t < guess + 4 * 3600000; t += 15 * 60000) if (dayOf(new Date(t), timeZone) === want) return new Date(t)
+  const want = dayNow(new Date(wall + 12 * 3600000), timeZone)
+  if (dayNow(new Date(guess), timeZone) !== want) {
+    for (let t = guess; t < guess + 4 * 3600000; t += 15 * 60000) if (dayNow(new Date(t), timeZone) === want) return new Date(t)
   }
   return new Date(guess)
 }
 
 /** When the month containing `at` ends (local midnight of the 1st of the next month): the quota's reset. */
 export function monthEnd(at: Date, timeZone: string): Date {
-  const p = parts(at, timeZone)
+  return periodOf(at, timeZone).monthEnd
+}
+
+function monthEndOf(p: Parts, timeZone: string): Date {
   return p.m === 12 ? localMidnight(p.y + 1, 1, 1, timeZone) : localMidnight(p.y, p.m + 1, 1, timeZone)
 }
 

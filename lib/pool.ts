@@ -60,17 +60,21 @@ export async function getPool(redis: Redis): Promise<PoolEntry[]> {
     .sort((a, b) => (a.ip < b.ip ? -1 : 1))
 }
 
-let cached: { version: string | null; pool: PoolEntry[] } | null = null
+/** The pool as last read, per client, with the version it was read at. */
+const cachedPools = new WeakMap<object, { version: string | null; pool: PoolEntry[] }>()
 
 /**
  * The pool as of now, for the delivery hot path: one small GET of the pool's version, and the whole pool re-read
- * only when some node changed it (a suspension is therefore seen at the very next delivery, on every node).
+ * only when some node changed it (a suspension is therefore seen at the very next delivery, on every node). Every
+ * change of the pool (lib/pool.ts) increments the version; no version at all is a pool never written, kept as read
+ * until the first change makes one.
  */
 export async function getPoolFresh(redis: Redis): Promise<PoolEntry[]> {
   const version = await redis.get(keys.poolVersion())
-  if (cached && cached.version === version && version !== null) return cached.pool
+  const cached = cachedPools.get(redis)
+  if (cached && cached.version === version) return cached.pool
   const pool = await getPool(redis)
-  cached = { version, pool }
+  cachedPools.set(redis, { version, pool })
   return pool
 }
 

@@ -34,8 +34,21 @@ export function slotsPerDay(o: RotationOptions): number {
   return Math.ceil((24 * 60) / o.slotMinutes)
 }
 
+/** The last slot computed per time zone and slot length: every delivery asks, and a slot lasts minutes. */
+const slotMemo = new Map<string, Slot>()
+
 /** The slot an instant falls in. Slots start at local midnight; the last one of a day may be shorter. */
 export function slotAt(at: Date, o: RotationOptions): Slot {
+  const memoKey = `${o.timeZone}|${o.slotMinutes}`
+  const hit = slotMemo.get(memoKey)
+  const t = at.getTime()
+  if (hit && t >= hit.start.getTime() && t < hit.end.getTime()) return hit
+  const slot = computeSlot(at, o)
+  slotMemo.set(memoKey, slot)
+  return slot
+}
+
+function computeSlot(at: Date, o: RotationOptions): Slot {
   const day = dayOf(at, o.timeZone)
   const [y, m, d] = day.split('-').map(Number)
   const midnight = localMidnight(y, m, d, o.timeZone)

@@ -244,8 +244,11 @@ export async function setTenantStatus(redis: Redis, slug: string, status: 'activ
  * tenant's status for the plugins and the CLI (AUTH, MAIL/RCPT/DATA checks, delivery of queued mail).
  */
 export async function tenantStatus(redis: Redis, slug: string): Promise<TenantStatus | null> {
-  const v = await redis.hget(keys.tenant(slug), 'status')
-  // a value this code does not know counts as suspended: it fails closed
+  return statusOf(await redis.hget(keys.tenant(slug), 'status'))
+}
+
+/** A stored status as this code knows it: a value it does not know counts as suspended (it fails closed). */
+export function statusOf(v: string | null): TenantStatus | null {
   return v === 'active' || v === 'suspended' || v === 'closed' ? v : v === null ? null : 'suspended'
 }
 

@@ -13,7 +13,7 @@ import { keys } from '../lib/keys'
 import { setPackage } from '../lib/packages'
 import type { RedisClient } from '../lib/redis'
 import { loadSettings } from '../lib/settings'
-import { createTenant } from '../lib/tenants'
+import { createTenant, setTenantStatus } from '../lib/tenants'
 import { startDns, type TestDns } from '../testkit/dns'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 
@@ -197,7 +197,7 @@ describe('sender domains (real Redis, loopback DNS)', function () {
   })
 
   describe('the sender policy\'s read', () => {
-    it('senderContext: the verified domains and the package in one read; senderAllowed takes subdomains too', async () => {
+    it('senderContext: the verified domains, the package and the status in one read; senderAllowed takes subdomains too', async () => {
       const t = await tenant()
       const [v, p] = [domain(), domain()]
       await verified(t, v)
@@ -205,6 +205,10 @@ describe('sender domains (real Redis, loopback DNS)', function () {
       const ctx = await senderContext(redis, t)
       assert.deepEqual([...ctx.verified], [v])
       assert.equal(ctx.package, pkg)
+      assert.equal(ctx.status, 'active')
+      await setTenantStatus(redis, t, 'suspended')
+      assert.equal((await senderContext(redis, t)).status, 'suspended', 'the status as of each read')
+      await setTenantStatus(redis, t, 'active')
       assert.equal(senderAllowed(ctx, v, 'posta.example'), true)
       assert.equal(senderAllowed(ctx, `news.${v}`, 'posta.example'), true)
       assert.equal(senderAllowed(ctx, `${t}.posta.example`, 'posta.example'), true)

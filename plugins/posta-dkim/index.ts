@@ -17,10 +17,10 @@ import type { RedisClient as Redis } from '../../lib/redis'
 import { domainAndParents } from '../../lib/addresses'
 import { advanceRotation, createDomainKey, signingDomain, signingKey, type SigningKey } from '../../lib/dkim'
 import { makeResolver } from '../../lib/dnsbl'
-import { senderContext } from '../../lib/domains'
 import { isDkimSettled, keepUnsigned, tenantOf } from '../../lib/submission'
 import { isDomain } from '../../lib/validate'
-import { getRedis, getSettings, messageFields, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { debugOn, getRedis, getSettings, messageFields, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { transactionContext } from '../shared/sender'
 
 /** How long a node signs with a key it read before reading it again (a switch elsewhere reaches it this late; both
  *  records are published then, so either verifies). */
@@ -142,7 +142,7 @@ async function ready(this: Plugin, connection: Connection, tenant: string): Prom
   const { serviceDomain } = getSettings()
   const found = stock.get_sender_domain.call(stock, connection)
   const host = found && isDomain(found) ? found : undefined
-  const domain = host ? signingDomain(host, tenant, serviceDomain, (await senderContext(redis, tenant)).verified) : null
+  const domain = host ? signingDomain(host, tenant, serviceDomain, (await transactionContext(redis, tx, tenant)).verified) : null
   if (!host || !domain) {
     keepUnsigned(tx.notes)
     connection.logdebug(this, 'dkim: not signed, the sender domain is not the tenant\'s', { ...messageFields(connection), from_domain: host ?? '-' })
@@ -165,5 +165,5 @@ async function ready(this: Plugin, connection: Connection, tenant: string): Prom
   removeNearerDirs(host, domain)
   readyStockKey(key)
   checkRotationSoon(this, redis, domain, now)
-  connection.logdebug(this, 'dkim key readied', { ...messageFields(connection), domain, selector: key.selector })
+  if (debugOn()) connection.logdebug(this, 'dkim key readied', { ...messageFields(connection), domain, selector: key.selector })
 }

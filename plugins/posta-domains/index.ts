@@ -8,11 +8,12 @@
 // domain verified or removed counts from the next MAIL FROM. Mail Posta makes itself (DSNs, notices) passes no SMTP
 // hook and is untouched.
 import { normaliseDomain } from '../../lib/addresses'
-import { feedbackId, senderAllowed, senderContext, type SenderContext } from '../../lib/domains'
+import { feedbackId, senderAllowed, type SenderContext } from '../../lib/domains'
 import { InputError } from '../../lib/errors'
 import { DOMAINS_INI } from '../../lib/inis'
 import { tenantOf } from '../../lib/submission'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { transactionContext } from '../shared/sender'
 import { loadIni } from '../shared/settings'
 
 let policy: 'verified' | 'any' = 'verified'
@@ -24,9 +25,6 @@ export function register(this: Plugin) {
 }
 
 export { hook_init_child, hook_init_master } from '../shared/init'
-
-/** The context read at MAIL FROM, for the checks of that transaction only. */
-const contexts = new WeakMap<Transaction, SenderContext>()
 
 /**
  * guard(), and with Redis unreachable or slow the same reply as posta-trap's checks: 451 4.3.0 at once (the client
@@ -57,13 +55,9 @@ function domainOf(host: string | null | undefined): string | null {
   }
 }
 
-async function contextOf(plugin: Plugin, tx: Transaction, slug: string): Promise<SenderContext> {
-  let ctx = contexts.get(tx)
-  if (!ctx || ctx.tenant !== slug) {
-    ctx = await senderContext(getRedis(plugin), slug)
-    contexts.set(tx, ctx)
-  }
-  return ctx
+/** The context read at MAIL FROM, for the checks of that transaction only (shared with posta-dkim). */
+function contextOf(plugin: Plugin, tx: Transaction, slug: string): Promise<SenderContext> {
+  return transactionContext(getRedis(plugin), tx, slug)
 }
 
 export const hook_mail = checked('sender check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {

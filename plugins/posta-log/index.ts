@@ -10,7 +10,7 @@
 import * as path from 'node:path'
 import * as util from 'node:util'
 import { escapeText, formatFields } from '../../lib/logs'
-import type { Plugin } from '../shared/haraka'
+import { shareLogger, type Plugin } from '../shared/haraka'
 
 type LogFn = ((...args: unknown[]) => unknown) & { [WRAPPED]?: true }
 const WRAPPED = Symbol.for('posta.log.wrapped')
@@ -137,5 +137,6 @@ export function register(this: Plugin) {
     if (e && e !== logger && typeof e === 'object' && Object.hasOwn(e, 'loginfo')) others.push(e)
   }
   install(logger, plugins.Plugin, others)
+  shareLogger(logger)
   if (logger.format === logger.formats.LOGFMT) this.logwarn('log.ini format=logfmt: client input is not escaped there; use default or json')
 }

@@ -16,7 +16,7 @@ import { findRoute } from '../../lib/routes'
 import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, setSourceIp, sizeOf, sourceIpOf, tenantOf, type Notes } from '../../lib/submission'
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
 import { tenantLanguage, tenantStatus } from '../../lib/tenants'
-import { addr, constants, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { addr, constants, debugOn, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
 import { loadIni, useServiceResolvers } from '../shared/settings'
 import { deliveryNotes } from '../shared/submission'
 
@@ -170,7 +170,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   let mxs: Mx[]
   if (route) {
     mxs = [{ exchange: route.host, port: route.port, priority: 0 }]
-    hmail.logdebug(plugin, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
+    if (debugOn()) hmail.logdebug(plugin, 'static route', deliveryFields(hmail, { route: route.domain, mx: `${route.host}:${route.port}` }))
   } else if (pool.length === 0) {
     return { kind: 'haraka' }
   } else {

@@ -13,7 +13,7 @@ import { keys } from '../../lib/keys'
 import { quotaTimed } from '../../lib/metrics'
 import { formatSize } from '../../lib/size'
 import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
-import { constants, deliveryLogFields, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { constants, debugOn, deliveryLogFields, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
 import { deliveryNotes } from '../shared/submission'
 import { loadIni } from '../shared/settings'
 import { LatencyStats } from '../shared/stats'
@@ -219,7 +219,7 @@ export const hook_data_post = guard('quota reservation failed', async function (
   q.phase = 'reserved'
   if (lastSeen.size > 10000) lastSeen.clear()
   if (r.used > 0) lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
-  connection.logdebug(this, 'quota reserved', { ...fields, bytes: r.reservation.bytes, used: r.committed, pending: r.pending, limit: r.limit })
+  if (debugOn()) connection.logdebug(this, 'quota reserved', { ...fields, bytes: r.reservation.bytes, used: r.committed, pending: r.pending, limit: r.limit })
   next()
 })
 

@@ -3,7 +3,7 @@
 // for any address trick (%-hack, bang path, source route, quoted local part).
 import { loginOf, setSender, setSize, tenantOf } from '../../lib/submission'
 import { isDomain } from '../../lib/validate'
-import { addr, constants, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { addr, constants, debugOn, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
 
 export function hook_mail(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
@@ -19,7 +19,7 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
   }
   // connection.notes do not travel with the queued message; transaction.notes do (hmail.todo.notes).
   setSender(tx.notes, { ...login, client_ip: connection.remote.ip })
-  connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
+  if (debugOn()) connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
 }
 

@@ -12,6 +12,7 @@ import { suppressedUntil } from '../../lib/suppression'
 import { tenantStatus, type TenantStatus } from '../../lib/tenants'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { transactionContext } from '../shared/sender'
 import { loadIni } from '../shared/settings'
 
 interface TrapConfig {
@@ -100,20 +101,41 @@ function status(plugin: Plugin, slug: string): Promise<TenantStatus | null> {
 }
 
 export const hook_mail = checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
-  const slug = tenantOf(connection.transaction?.notes)
-  if (!slug) return next()
-  const st = await status(this, slug)
+  const tx = connection.transaction
+  const slug = tenantOf(tx?.notes)
+  if (!tx || !slug) return next()
+  // the status read at this MAIL FROM with the sender policy's context (posta-domains, just before): one round trip
+  const st = (await transactionContext(getRedis(this), tx, slug)).status
   if (st !== 'active') {
     refusing(connection, 'tenant')
     connection.lognotice(this, 'MAIL refused: tenant not active', { ...messageFields(connection), status: st })
     return next(constants.deny, notActive(st))
   }
   // Evidence kept for a ban: the sender domains and client addresses this tenant uses (not waited for).
-  recordUse(getRedis(this), slug, params[0]?.host ?? null, connection.remote.ip).catch((err: Error) =>
-    connection.logwarn(this, `evidence not recorded: ${err.message}`, messageFields(connection)),
-  )
+  if (evidenceDue(slug, params[0]?.host ?? null, connection.remote.ip)) {
+    recordUse(getRedis(this), slug, params[0]?.host ?? null, connection.remote.ip).catch((err: Error) =>
+      connection.logwarn(this, `evidence not recorded: ${err.message}`, messageFields(connection)),
+    )
+  }
   next()
 })
+
+/** How often one process records the same tenant, sender domain and client IP again (their "last used" time). */
+const EVIDENCE_EVERY_MS = 60_000
+const evidenceWritten = new Map<string, number>()
+
+/**
+ * Whether this MAIL's evidence is worth a write: a new sender domain or client IP of the tenant always is; the same
+ * ones again only once a minute (per process), as a client sends message after message from them.
+ */
+function evidenceDue(slug: string, host: string | null, ip: string, now = Date.now()): boolean {
+  const key = `${slug}\n${String(host ?? '').toLowerCase()}\n${ip}`
+  const prev = evidenceWritten.get(key)
+  if (prev !== undefined && now - prev < EVIDENCE_EVERY_MS) return false
+  if (evidenceWritten.size >= 10_000) evidenceWritten.clear()
+  evidenceWritten.set(key, now)
+  return true
+}
 
 export const hook_rcpt = checked('recipient check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction

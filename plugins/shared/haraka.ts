@@ -102,6 +102,23 @@ export interface Plugin extends Loggable {
   [k: string]: unknown
 }
 
+// ---- log level ----
+
+let harakaLogger: { loglevel: number; levels: Record<string, number> } | null = null
+
+/** posta-log hands over Haraka's logger at register, so that plugins can ask for the level. */
+export function shareLogger(logger: { loglevel: number; levels: Record<string, number> }): void {
+  harakaLogger = logger
+}
+
+/**
+ * Whether a debug line would be written: a hot path builds a debug line's fields only then (Haraka drops the line
+ * after they are built). True when the logger is unknown (posta-log not listed): the line is built as before.
+ */
+export function debugOn(): boolean {
+  return !harakaLogger || harakaLogger.loglevel >= harakaLogger.levels.DEBUG
+}
+
 // ---- per-process shared state (module state is shared by every Posta plugin in one Haraka process) ----
 
 let settings: Settings | null = null
