@@ -40,14 +40,28 @@ export interface Summary {
   byFunction: Map<string, number>
   /** Inclusive time of the project's own files (plugins/, lib/): every sample with one of their frames on its stack. */
   inclusive: Map<string, number>
+  /**
+   * Each sample charged to the innermost function of the project's own on its stack (what Posta code caused it,
+   * Redis client and log calls included), or to "(no Posta frame)": Haraka, Node, GC and callbacks with no Posta
+   * frame above them; under a pass-through (PASS_THROUGH) it is charged to Haraka/Node under that wrapper.
+   */
+  attributed: Map<string, number>
 }
 
 const OWN = /^(plugins|lib|web|service)\//
+
+/**
+ * Posta functions that only pass control on to Haraka (guard's next-once, posta-log's log wrapper, the wrappers of
+ * accumulate_data, add_data, config.get, Socket.connect, the Redis command timer): what runs under them, without a
+ * Posta frame in between, is Haraka's or Node's work, not theirs.
+ */
+const PASS_THROUGH = new Set(['once', 'wrapped', 'conn.accumulate_data', 'tx.add_data', 'config.get', 'proto.connect', 'r.sendCommand'])
 
 export function summarise(profiles: Profile[]): Summary {
   const byFile = new Map<string, number>()
   const byFunction = new Map<string, number>()
   const inclusive = new Map<string, number>()
+  const attributed = new Map<string, number>()
   let total = 0
   let idle = 0
   for (const p of profiles) {
@@ -65,15 +79,28 @@ export function summarise(profiles: Profile[]): Summary {
       const fn = `${functionName || '(anonymous)'} ${file}${url ? `:${lineNumber + 1}` : ''}`
       byFunction.set(fn, (byFunction.get(fn) ?? 0) + us)
       const seen = new Set<string>()
+      let innermost: string | null = null
+      let reentered = false
       for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
         const f = nodes.get(at)!.callFrame
         const own = shortFile(f.url, f.functionName)
-        if (OWN.test(own)) seen.add(own)
+        // a plugin's next() runs Haraka's next hooks and replies beneath the plugin's frame: Haraka's work, not the plugin's
+        if (!innermost && !reentered && own === 'Haraka/plugins.js' && (f.functionName === 'callback' || f.functionName === 'plugins.run_next_hook')) {
+          reentered = true
+          innermost = '(no Posta frame)'
+        }
+        if (!OWN.test(own)) continue
+        seen.add(own)
+        if (innermost) continue
+        if (PASS_THROUGH.has(f.functionName)) innermost = `(Haraka/Node under ${own} ${f.functionName})`
+        else innermost = `${own} ${f.functionName || '(anonymous)'}:${f.lineNumber + 1}`
       }
       for (const own of seen) inclusive.set(own, (inclusive.get(own) ?? 0) + us)
+      const to = innermost ?? '(no Posta frame)'
+      attributed.set(to, (attributed.get(to) ?? 0) + us)
     }
   }
-  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction, inclusive }
+  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction, inclusive, attributed }
 }
 
 function findProfiles(dir: string): string[] {
@@ -110,11 +137,14 @@ function main(): void {
     for (const l of table(s.byFile, top, perRun)) console.log(l)
     console.log(' inclusive time of the project\'s files (synchronous stacks only: an awaited callback counts where it resumes):')
     for (const l of table(s.inclusive, top, perRun)) console.log(l)
+    console.log(' charged to the innermost Posta function on the stack (its Redis and log calls included):')
+    for (const l of table(s.attributed, top, perRun)) console.log(l)
     console.log(' self time by function:')
     for (const l of table(s.byFunction, top, perRun)) console.log(l)
     json[g] = {
       profiles: files.length,
       busy_ms: s.totalMs,
+      attributed_us_per_msg: perRun ? Object.fromEntries([...s.attributed].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [k, v / perRun])) : undefined,
       inclusive_us_per_msg: perRun ? Object.fromEntries([...s.inclusive].sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / perRun])) : undefined,
       by_file_us_per_msg: perRun ? Object.fromEntries([...s.byFile].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, v]) => [k, v / perRun])) : undefined,
     }

@@ -10,6 +10,10 @@
 
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/
 const UNSAFE_CHARS_G = new RegExp(UNSAFE_CHARS.source, 'g')
+/** Free text that needs any escaping at all: one scan for the common case, a line with nothing to escape. */
+const NEEDS_ESCAPE = new RegExp(`[\\\\=]|${UNSAFE_CHARS.source}`)
+/** A value that must be quoted (bare() is false), in one scan. */
+const NOT_BARE = new RegExp(`[\\s"\\\\=]|${UNSAFE_CHARS.source}`)
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\', '=': '\\u003d' }
 
 const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
@@ -17,12 +21,12 @@ const escapeChar = (c: string) => NAMED[c] ?? hex4(c)
 
 /** True when a value can be written without quotes. */
 function bare(v: string): boolean {
-  return v !== '' && !/[\s"\\=]/.test(v) && !UNSAFE_CHARS.test(v)
+  return v !== '' && !NOT_BARE.test(v)
 }
 
 /** Free text: `\` -> `\\`, `=` -> `\u003d`, control characters escaped; spaces and quotes kept. */
 export function escapeText(s: string): string {
-  if (!/[\\=]/.test(s) && !UNSAFE_CHARS.test(s)) return s
+  if (!NEEDS_ESCAPE.test(s)) return s
   return s.replace(/[\\=]/g, escapeChar).replace(UNSAFE_CHARS_G, escapeChar)
 }
 

@@ -156,8 +156,10 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
   const domain = hmail.todo.domain
   const notes = deliveryNotes(hmail)
   const tenant = tenantOf(notes)
+  // The sticky IP is written at the first attempt (get_mx) for the retries: a first attempt has none to read.
   const [route, all, sticky, status] = await Promise.all([
-    findRoute(redis, domain), getPoolFresh(redis), redis.get(keys.sticky(deliveryId(hmail))), tenant ? tenantStatus(redis, tenant) : null,
+    findRoute(redis, domain), getPoolFresh(redis), hmail.num_failures > 0 ? redis.get(keys.sticky(deliveryId(hmail))) : null,
+    tenant ? tenantStatus(redis, tenant) : null,
   ])
   // a node with no IPs of its own and no shared ones sends from the machine's address, as with an empty pool
   const { mine: pool, usable } = poolNow(all)
