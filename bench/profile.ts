@@ -7,7 +7,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
+interface CallFrame { functionName: string; url: string; lineNumber: number; columnNumber?: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
@@ -55,7 +55,7 @@ const OWN = /^(plugins|lib|web|service)\//
  * accumulate_data, add_data, config.get, Socket.connect, the Redis command timer): what runs under them, without a
  * Posta frame in between, is Haraka's or Node's work, not theirs.
  */
-const PASS_THROUGH = new Set(['once', 'wrapped', 'conn.accumulate_data', 'tx.add_data', 'config.get', 'proto.connect', 'r.sendCommand'])
+const PASS_THROUGH = new Set(['once', 'wrapped', 'conn.accumulate_data', 'tx.add_data', 'config.get', 'proto.connect', 'r.sendCommand', 'admit'])
 
 export function summarise(profiles: Profile[]): Summary {
   const byFile = new Map<string, number>()
@@ -92,7 +92,8 @@ export function summarise(profiles: Profile[]): Summary {
         if (!OWN.test(own)) continue
         seen.add(own)
         if (innermost) continue
-        if (PASS_THROUGH.has(f.functionName)) innermost = `(Haraka/Node under ${own} ${f.functionName})`
+        if (!f.functionName && f.lineNumber === 0 && !f.columnNumber) innermost = '(start-up: loading the project\'s modules)'
+        else if (PASS_THROUGH.has(f.functionName)) innermost = `(Haraka/Node under ${own} ${f.functionName})`
         else innermost = `${own} ${f.functionName || '(anonymous)'}:${f.lineNumber + 1}`
       }
       for (const own of seen) inclusive.set(own, (inclusive.get(own) ?? 0) + us)

@@ -1,4 +1,5 @@
 // Lua scripts are files beside their module (lib/lua/*.lua); compiled JS in dist/lib finds them in the source tree.
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type { RedisClient as Redis } from './redis'
@@ -38,19 +39,28 @@ export const SCRIPTS: Record<string, number> = {
   tenant_status: 1,
 }
 
-/**
- * Defines every script on a new client at once. Defining one lazily on first use breaks under auto-pipelining:
- * a pipeline created before the definition does not know the command ("pipeline[functionName] is not a function").
- */
-export function defineScripts<C extends Redis>(redis: C): C {
-  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys, lua: loadLua(name) })
-  return redis
+/** Each script's SHA-1, as Redis names it in EVALSHA. */
+const shas = new Map<string, string>()
+function shaOf(name: string): string {
+  let sha = shas.get(name)
+  if (!sha) shas.set(name, (sha = createHash('sha1').update(loadLua(name)).digest('hex')))
+  return sha
 }
 
-/** Calls a script (EVALSHA, with EVAL when Redis does not know it yet, as ioredis does). */
-export function runScript<T>(redis: Redis, name: string, numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<T> {
+/**
+ * Calls a script: EVALSHA, and EVAL (which also loads it) when Redis answers NOSCRIPT (a restarted server, a failover,
+ * a Cluster node that never ran it). Plain commands, not ioredis' defineCommand: a client with custom commands copies
+ * every one of them into each pipeline it makes, and the hot path's auto-pipelining makes one per event-loop tick
+ * (18 scripts: three property writes each, several times per message). It also cannot break as a script defined
+ * after a pipeline was made did ("pipeline[functionName] is not a function", docs/benchmarks.md finding 1).
+ */
+export async function runScript<T>(redis: Redis, name: string, numberOfKeys: number, keys: string[], args: (string | number)[]): Promise<T> {
   if (SCRIPTS[name] !== numberOfKeys) throw new Error(`Lua script ${name}: ${numberOfKeys} keys given, SCRIPTS says ${SCRIPTS[name]}`)
-  const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<T>>)[name]
-  if (typeof fn !== 'function') throw new Error(`Lua script ${name} is not defined on this client: create clients with lib/redis.ts`)
-  return fn.call(redis, ...keys, ...args)
+  if (keys.length !== numberOfKeys) throw new Error(`Lua script ${name}: ${keys.length} keys passed, it takes ${numberOfKeys}`)
+  try {
+    return (await redis.evalsha(shaOf(name), numberOfKeys, ...keys, ...args)) as T
+  } catch (err) {
+    if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err
+    return (await redis.eval(loadLua(name), numberOfKeys, ...keys, ...args)) as T
+  }
 }

@@ -149,11 +149,14 @@ interface SentCommand {
 
 const INSTRUMENTED = Symbol.for('posta.metrics.redis')
 
-/** Each command's histogram child, made once: an observe then costs no label hashing. */
-const redisTimers = new Map<string, { observe(v: number): void }>()
-function redisTimer(command: string) {
-  let t = redisTimers.get(command)
-  if (!t) redisTimers.set(command, (t = redisSeconds.labels({ command })))
+/** Each command's label and histogram child, made once per command name as ioredis spells it. */
+const redisTimers = new Map<string, { command: string; timer: { observe(v: number): void } }>()
+function redisTimer(name: string) {
+  let t = redisTimers.get(name)
+  if (!t) {
+    const command = String(name || 'unknown').toLowerCase()
+    redisTimers.set(name, (t = { command, timer: redisSeconds.labels({ command }) }))
+  }
   return t
 }
 
@@ -167,10 +170,9 @@ export function timeRedisCommands(redis: Redis): Redis {
   r[INSTRUMENTED] = true
   const send = r.sendCommand.bind(r)
   r.sendCommand = (cmd: SentCommand, ...rest: unknown[]) => {
-    const command = String(cmd?.name ?? 'unknown').toLowerCase()
+    const { command, timer } = redisTimer(cmd?.name)
     // the client's own housekeeping at connect (CLIENT SETINFO, which older servers refuse) is not the mail path's
     if (command === 'client') return send(cmd, ...rest)
-    const timer = redisTimer(command)
     const t0 = performance.now()
     const seconds = () => (performance.now() - t0) / 1000
     cmd?.promise?.then(

@@ -1,7 +1,6 @@
 // One place that turns a REDIS_URL into an ioredis client, with the options each kind of caller needs.
 // A single server (redis://, rediss://, unix://), a Sentinel set (redis+sentinel://) or a Cluster (redis+cluster://).
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { defineScripts } from './lua'
 
 /** What code that talks to Redis takes: a single server's (or Sentinel's) client, or a Cluster's. */
 export type RedisClient = Redis | Cluster
@@ -118,9 +117,9 @@ const reconnectOnReadonly = (err: Error) => err.message.startsWith('READONLY')
 
 function connect(url: string, single: RedisOptions, cluster: ClusterOptions, extra: RedisOptions): RedisClient {
   const t = parseRedisUrl(url)
-  if (t.kind === 'cluster') return defineScripts(new Cluster(t.nodes, clusterOptions(t.options, extra, cluster)))
+  if (t.kind === 'cluster') return new Cluster(t.nodes, clusterOptions(t.options, extra, cluster))
   const sentinel: RedisOptions = t.kind === 'sentinel' ? { role: 'master', failoverDetector: true, reconnectOnError: reconnectOnReadonly } : {}
-  return defineScripts(new Redis({ ...t.options, ...sentinel, ...single, ...extra }))
+  return new Redis({ ...t.options, ...sentinel, ...single, ...extra })
 }
 
 /**
