@@ -261,11 +261,18 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
   const conn = connection as DataConnection
   const original = conn.accumulate_data
   if (typeof original !== 'function') return next()
+  // the state of the transaction being received, kept at hand: this runs for every line of every message
+  let current: Transaction | null = null
+  let st: DataState = { lines: 0 }
   conn.accumulate_data = function (this: DataConnection, line: Buffer) {
     const tx = this.transaction
     if (!tx || !cfg.bare_cr.enabled || !Buffer.isBuffer(line)) return original.call(this, line) // Haraka's Received line is a string
-    let st = dataState.get(tx)
-    if (!st) dataState.set(tx, (st = { lines: 0 }))
+    if (tx !== current) {
+      current = tx
+      const known = dataState.get(tx)
+      if (known) st = known
+      else dataState.set(tx, (st = { lines: 0 }))
+    }
     st.lines++
     if (st.bareCrLine === undefined) {
       if (bareCrIndex(line) === -1) return original.call(this, line)
