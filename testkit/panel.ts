@@ -21,7 +21,8 @@ export async function startPanel(redisUrl: string, settings: Settings, extra: Pa
     redis.once('end', () => reject(new Error('panel redis client ended before ready')))
   })
   const port = await freePort()
-  const app = createApp({ redis, settings, failureDelayMs: 0, ...extra })
+  // usageCacheMs 0: a test reads its figures right after writing them (test/panel.pages.test.ts tests the cache itself)
+  const app = createApp({ redis, settings, failureDelayMs: 0, usageCacheMs: 0, ...extra })
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s))
   })

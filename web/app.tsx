@@ -29,6 +29,7 @@ import { PANEL_CSS } from './static'
 export type { PanelDeps } from './context'
 
 const isApi = (path: string) => path === '/api' || path.startsWith('/api/')
+const NO_BODY = /^(GET|HEAD)$/
 
 export function createApp(deps: PanelDeps) {
   const cfg = panelConfig(deps)
@@ -52,7 +53,9 @@ export function createApp(deps: PanelDeps) {
   // what the panel shows is one customer's or operator's: never kept by a browser or proxy cache
   app.use('*', async (c, next) => {
     await next()
-    if (!c.res.headers.has('cache-control')) c.header('Cache-Control', 'no-store')
+    // set on the response's own headers, as secureHeaders does: c.header() after the answer would copy the response
+    const h = c.res.headers
+    if (!h.has('cache-control')) h.set('Cache-Control', 'no-store')
   })
   app.use('*', language(cfg))
   app.use('*', redisGuard(cfg))
@@ -60,7 +63,11 @@ export function createApp(deps: PanelDeps) {
   const formLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.text('Payload Too Large', 413) })
   const apiLimit = bodyLimit({ maxSize: 16 * 1024, onError: (c) => apiError(c, 413, 'request body too large') })
   const forms = csrfProtection(cfg)
-  app.use('*', async (c, next) => (isApi(c.req.path) ? apiLimit(c, next) : formLimit(c, async () => { await forms(c, next) })))
+  app.use('*', async (c, next) => {
+    // a GET or HEAD has no body to limit (asking the request for one would build a full fetch Request: tens of µs)
+    if (NO_BODY.test(c.req.method)) return isApi(c.req.path) ? next() : forms(c, next)
+    return isApi(c.req.path) ? apiLimit(c, next) : formLimit(c, async () => { await forms(c, next) })
+  })
 
   app.route('/admin', createAdminApp(cfg))
   app.route('/api/v1/admin', createAdminApi(cfg))

@@ -27,7 +27,15 @@ export interface PanelDeps {
   sessionSeconds?: number
   /** Cookies marked Secure: the panel is served over HTTPS (POSTA_PANEL_TLS=1). */
   secure?: boolean
+  /**
+   * How long the dashboard and GET /api/v1/usage reuse a tenant's usage figures in this process (web/reports.ts
+   * usageReport), in ms; 0: read Redis on every request. Default USAGE_CACHE_MS.
+   */
+  usageCacheMs?: number
 }
+
+/** The panel's default usage cache: a second (display only; the SMTP path never reads through it). */
+export const USAGE_CACHE_MS = 1000
 
 /** PanelDeps with every default filled in, as the sub-apps read them. */
 export interface PanelConfig {
@@ -38,6 +46,7 @@ export interface PanelConfig {
   sessionSeconds: number
   secure: boolean
   quota: QuotaOptions
+  usageCacheMs: number
 }
 
 export function panelConfig(d: PanelDeps): PanelConfig {
@@ -50,6 +59,7 @@ export function panelConfig(d: PanelDeps): PanelConfig {
     sessionSeconds: d.sessionSeconds ?? SESSION_SECONDS,
     secure: d.secure ?? false,
     quota: { ...DEFAULT_QUOTA, timeZone: d.settings.timeZone },
+    usageCacheMs: d.usageCacheMs ?? USAGE_CACHE_MS,
   }
 }
 

@@ -10,6 +10,8 @@
 //   GET  /password, POST /password
 import type { Context } from 'hono'
 import { Hono } from 'hono'
+import { raw } from 'hono/html'
+import type { HtmlEscapedString } from 'hono/utils/html'
 import type { Language } from '../lib/language'
 import { judgeLogin, normalLogin } from '../lib/login'
 import { generatePassword, passwordProblem, type PasswordProblem } from '../lib/password'
@@ -21,7 +23,7 @@ import type { PanelConfig, PanelEnv } from './context'
 import { PageError } from './errors'
 import { formatBytes, formatDate, formatDateTime, formatNumber, formatPercent, t, type MessageKey } from './i18n'
 import { CsrfField, Layout, Notice } from './layout'
-import { attemptsReport, STATUSES, suppressionsReport, usageReport, MESSAGES_MAX } from './reports'
+import { attemptsReport, STATUSES, suppressionsReport, usageReport, MESSAGES_MAX, type FullUsageReport } from './reports'
 
 type C = Context<PanelEnv>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -112,8 +114,32 @@ async function login(c: C, cfg: PanelConfig) {
 
 async function dashboard(c: C, cfg: PanelConfig) {
   const lang = c.get('lang')
-  const tz = cfg.settings.timeZone
   const u = await usageReport(cfg, c.get('tenant'))
+  return c.html(
+    <Layout c={c} title={t(lang, 'dash.title')} active="/">
+      {await dashboardFigures(u, lang, cfg.settings.timeZone)}
+    </Layout>,
+  )
+}
+
+/**
+ * The dashboard's figures and chart, rendered once per usage report and language: they depend on nothing else (the
+ * frame around them has the session's login and CSRF token). usageReport hands out the same report object while
+ * its cache entry is fresh, so the dashboards of that second reuse this HTML; a new report renders anew.
+ */
+const rendered = new WeakMap<FullUsageReport, Partial<Record<Language, HtmlEscapedString>>>()
+
+async function dashboardFigures(u: FullUsageReport, lang: Language, tz: string): Promise<HtmlEscapedString> {
+  let byLang = rendered.get(u)
+  if (!byLang) rendered.set(u, (byLang = {}))
+  const done = byLang[lang]
+  if (done) return done
+  const html = raw(await (<DashboardFigures u={u} lang={lang} tz={tz} />).toString())
+  byLang[lang] = html
+  return html
+}
+
+function DashboardFigures({ u, lang, tz }: { u: FullUsageReport; lang: Language; tz: string }) {
   const resets = formatDate(lang, new Date(u.resets_at), tz)
   const pct = formatPercent(lang, u.percent)
   const notice =
@@ -127,11 +153,11 @@ async function dashboard(c: C, cfg: PanelConfig) {
       <div class="value" data-testid={id}>{value}</div>
     </div>
   )
-  return c.html(
-    <Layout c={c} title={t(lang, 'dash.title')} active="/">
+  return (
+    <>
       {notice}
       <section class="card">
-        <h2>{t(lang, 'dash.month', { month: u.month })}</h2>
+        <h2 id="month" data-month={u.month}>{t(lang, 'dash.month', { month: u.month })}</h2>
         <div class="figures">
           {fig('dash.used', `${formatBytes(lang, u.used_bytes)} (${pct})`, 'used')}
           {fig('dash.remaining', formatBytes(lang, u.remaining_bytes), 'remaining')}
@@ -158,7 +184,7 @@ async function dashboard(c: C, cfg: PanelConfig) {
         {u.used_bytes === 0 && u.days.every((d) => d.bytes === 0) && <p class="muted">{t(lang, 'dash.chart_empty')}</p>}
         <DailyChart lang={lang} month={u.month} days={u.days} timeZone={tz} />
       </section>
-    </Layout>,
+    </>
   )
 }
 

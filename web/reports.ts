@@ -12,7 +12,44 @@ export type UsageReport = Pick<Usage, 'tenant' | 'month' | 'used_bytes' | 'limit
   recipients: number
 }
 
-export async function usageReport(cfg: PanelConfig, tenant: string, now = new Date()): Promise<UsageReport & { package: string; package_bytes: number; topup_bytes: number }> {
+export type FullUsageReport = UsageReport & { package: string; package_bytes: number; topup_bytes: number }
+
+/**
+ * One tenant's usage report, kept for PanelConfig.usageCacheMs (default 1 s) per tenant in this process, and one
+ * read in flight per tenant however many requests ask at once: the dashboard and GET /api/v1/usage show counters,
+ * and a second-old figure is as good for display. Only the panel reads through this cache: the SMTP path (quota
+ * reserve and commit, lib/quota.ts) always reads Redis. The same object is returned while it is fresh (the
+ * dashboard keys its rendered figures by it). `now` given: no cache (a test's or a caller's own instant).
+ */
+export function usageReport(cfg: PanelConfig, tenant: string, now?: Date): Promise<FullUsageReport> {
+  if (now || cfg.usageCacheMs <= 0) return readUsageReport(cfg, tenant, now ?? new Date())
+  const cache = cacheOf(cfg)
+  const at = Date.now()
+  const hit = cache.get(tenant)
+  if (hit && at < hit.until) return hit.report
+  if (cache.size >= USAGE_CACHE_MAX) {
+    for (const [k, v] of cache) if (at >= v.until) cache.delete(k)
+    if (cache.size >= USAGE_CACHE_MAX) cache.clear()
+  }
+  // the entry counts from when its read started: never older than usageCacheMs when served
+  const report = readUsageReport(cfg, tenant, new Date(at))
+  const entry = { until: at + cfg.usageCacheMs, report }
+  cache.set(tenant, entry)
+  // a failed read is not kept: the next request reads again
+  report.catch(() => cache.get(tenant) === entry && cache.delete(tenant))
+  return report
+}
+
+/** Tenants whose usage one panel process keeps at most (entries live usageCacheMs; past this, expired ones go). */
+const USAGE_CACHE_MAX = 10_000
+const caches = new WeakMap<PanelConfig, Map<string, { until: number; report: Promise<FullUsageReport> }>>()
+function cacheOf(cfg: PanelConfig) {
+  let c = caches.get(cfg)
+  if (!c) caches.set(cfg, (c = new Map()))
+  return c
+}
+
+async function readUsageReport(cfg: PanelConfig, tenant: string, now: Date): Promise<FullUsageReport> {
   const u = await usage(cfg.redis, cfg.quota, tenant, now)
   return {
     tenant: u.tenant,
