@@ -21,7 +21,7 @@ import { DailyChart, UsageBar } from './chart'
 import { domainsPage } from './domains'
 import type { PanelConfig, PanelEnv } from './context'
 import { PageError } from './errors'
-import { formatBytes, formatDate, formatDateTime, formatNumber, formatPercent, t, type MessageKey } from './i18n'
+import { formatBytes, formatDate, formatDateTime, formatMonth, formatNumber, formatPercent, t, type MessageKey } from './i18n'
 import { CsrfField, Layout, Notice } from './layout'
 import { attemptsReport, STATUSES, suppressionsReport, usageReport, MESSAGES_MAX, type FullUsageReport } from './reports'
 
@@ -157,7 +157,7 @@ function DashboardFigures({ u, lang, tz }: { u: FullUsageReport; lang: Language;
     <>
       {notice}
       <section class="card">
-        <h2 id="month" data-month={u.month}>{t(lang, 'dash.month', { month: u.month })}</h2>
+        <h2 id="month" data-month={u.month}>{t(lang, 'dash.month', { month: formatMonth(lang, u.month) })}</h2>
         <div class="figures">
           {fig('dash.used', `${formatBytes(lang, u.used_bytes)} (${pct})`, 'used')}
           {fig('dash.remaining', formatBytes(lang, u.remaining_bytes), 'remaining')}

@@ -7,6 +7,7 @@
 //   formatBytes(lang, bytes)    decimal units like lib/size.ts formatSize: 1,5 GB / 1.5 GB
 //   formatPercent(lang, p)      a percentage given as 0..100+: 80,5 % / 80.5%
 //   formatDate(lang, date, tz)  1 gennaio 2027 / 1 January 2027
+//   formatMonth(lang, 'YYYY-MM') dicembre 2026 / December 2026
 //   formatDateTime(lang, date, tz)
 //   MESSAGES, MessageKey
 // Admin pages add their texts in their own module with the same shape, or extend MESSAGES additively.
@@ -362,6 +363,14 @@ export function formatPercent(lang: Language, percent: number): string {
 
 export function formatDate(lang: Language, at: Date, timeZone: string): string {
   return dateFormat(lang, { timeZone, day: 'numeric', month: 'long', year: 'numeric' }).format(at)
+}
+
+/** A month `YYYY-MM` (lib/period.ts monthOf) by its name: December 2026 / dicembre 2026. */
+export function formatMonth(lang: Language, month: string): string {
+  const m = /^(\d{4})-(\d{2})$/.exec(month)
+  if (!m) return month
+  // mid-month at noon UTC, formatted in UTC: the same month whatever the service's time zone
+  return dateFormat(lang, { timeZone: 'UTC', month: 'long', year: 'numeric' }).format(new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, 15, 12)))
 }
 
 export function formatDateTime(lang: Language, at: Date, timeZone: string): string {

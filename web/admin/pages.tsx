@@ -7,7 +7,7 @@ import type { Ban } from '../../lib/bans'
 import type { Investigation } from '../../lib/investigation'
 import type { Language } from '../../lib/language'
 import type { PanelEnv } from '../context'
-import { formatBytes, formatDate, formatDateTime, formatNumber, formatPercent } from '../i18n'
+import { formatBytes, formatDate, formatDateTime, formatMonth, formatNumber, formatPercent } from '../i18n'
 import { CsrfField, Layout, Notice, type NavLink } from '../layout'
 import type { FieldErrors, Fields } from './actions'
 import type { PoolRow, TenantDetail, TenantRow, todaysRotation } from './data'
@@ -161,7 +161,7 @@ export function TenantPage({ c, d, tz, state }: { c: C; d: TenantDetail; tz: str
         <dt>{ta(lang, 'tenant.created')}</dt><dd>{when(c, tz, t.created_at)}</dd>
       </dl>
 
-      <h2>{ta(lang, 'tenant.usage', { month: u.month })}</h2>
+      <h2 id="month" data-month={u.month}>{ta(lang, 'tenant.usage', { month: formatMonth(lang, u.month) })}</h2>
       <div class="figures">
         <div class="figure"><div class="label">{ta(lang, 'col.used')}</div><div class="value" data-figure="used">{formatBytes(lang, u.used_bytes)}</div></div>
         <div class="figure"><div class="label">{ta(lang, 'col.limit')}</div><div class="value" data-figure="limit">{formatBytes(lang, u.limit_bytes)}</div></div>
