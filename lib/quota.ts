@@ -188,6 +188,27 @@ export async function usage(redis: Redis, o: QuotaOptions, tenant: string, now =
   }
 }
 
+/** The month's totals of one tenant, as usage() computes them, without the days (the operator area's list). */
+export type UsageSummary = Pick<Usage, 'tenant' | 'month' | 'used_bytes' | 'limit_bytes' | 'remaining_bytes' | 'percent' | 'messages'>
+
+/**
+ * usage()'s totals for many tenants in one go: the month hash and the allowance of each, sent as concurrent commands
+ * (one pipeline per Redis node on an auto-pipelining client, lib/redis.ts connectHotPath; one explicit pipeline may
+ * not span a Cluster's nodes). Does not check that the tenants exist: the caller lists existing ones. For the panel.
+ */
+export async function usageSummaries(redis: Redis, o: QuotaOptions, tenants: readonly string[], now = new Date()): Promise<UsageSummary[]> {
+  const { month } = periodOf(now, o.timeZone)
+  const read = await Promise.all(tenants.map((t) => Promise.all([redis.hgetall(keys.usageMonth(t, month)), redis.hget(keys.tenant(t), 'traffic_bytes')])))
+  return read.map(([m, traffic], i) => {
+    const used = Number(m.bytes ?? 0)
+    const limit = Number(traffic ?? 0) + Number(m.topup ?? 0)
+    return {
+      tenant: tenants[i], month, used_bytes: used, limit_bytes: limit, remaining_bytes: Math.max(0, limit - used),
+      percent: limit > 0 ? Math.round((used / limit) * 1000) / 10 : 0, messages: Number(m.messages ?? 0),
+    }
+  })
+}
+
 /** A one-off addition to this month's allowance. */
 export async function topUp(redis: Redis, o: QuotaOptions, tenant: string, bytes: number, now = new Date()): Promise<number> {
   await requireTenant(redis, tenant)

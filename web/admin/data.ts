@@ -9,11 +9,12 @@ import { ipChecks, type StoredCheck } from '../../lib/monitor'
 import { listPackages, type Package } from '../../lib/packages'
 import { dayOf } from '../../lib/period'
 import { poolView, type PoolView } from '../../lib/pool'
-import { usage, type QuotaOptions, type Usage } from '../../lib/quota'
+import { usage, usageSummaries, type QuotaOptions, type Usage } from '../../lib/quota'
 import { daySchedule, publishedRotation, type OwnedIp, type RotationOptions } from '../../lib/rotation'
 import type { Settings } from '../../lib/settings'
 import { listSuppressed, type Suppressed } from '../../lib/suppression'
-import { listTenants, loginFor, requireTenant, type Tenant } from '../../lib/tenants'
+import { keys } from '../../lib/keys'
+import { getTenants, loginFor, requireTenant, type Tenant } from '../../lib/tenants'
 import { trapHitCounts } from '../../lib/traps'
 
 /** How many tenants a list shows at most (the search narrows it). */
@@ -38,20 +39,23 @@ export function matchesSearch(t: Tenant, q: string): boolean {
   return !s || t.slug.includes(s) || t.contact.toLowerCase().includes(s)
 }
 
-/** Tenants (by slug) matching a search, with this month's usage, at most TENANT_LIST_MAX. */
+/**
+ * Tenants (by slug) matching a search, with this month's usage, at most TENANT_LIST_MAX: every tenant read at once
+ * (lib/tenants getTenants) and the usage totals of the shown ones at once (lib/quota usageSummaries), not one usage()
+ * per row: a fixed number of round trips however many tenants there are.
+ */
 export async function tenantRows(redis: Redis, quota: QuotaOptions, q = ''): Promise<{ rows: TenantRow[]; more: boolean }> {
-  const all = (await listTenants(redis)).filter((t) => matchesSearch(t, q))
+  const slugs = (await redis.smembers(keys.tenants())).sort()
+  const all = (await getTenants(redis, slugs)).filter((t) => matchesSearch(t, q))
   const shown = all.slice(0, TENANT_LIST_MAX)
-  const at = now()
-  const rows = await Promise.all(
-    shown.map(async (t) => {
-      const u = await usage(redis, quota, t.slug, at)
-      return {
-        tenant: t.slug, status: t.status, package: t.package, contact: t.contact, created_at: t.created_at,
-        used_bytes: u.used_bytes, limit_bytes: u.limit_bytes, remaining_bytes: u.remaining_bytes, percent: u.percent, messages: u.messages,
-      }
-    }),
-  )
+  const usages = await usageSummaries(redis, quota, shown.map((t) => t.slug), now())
+  const rows = shown.map((t, i) => {
+    const u = usages[i]
+    return {
+      tenant: t.slug, status: t.status, package: t.package, contact: t.contact, created_at: t.created_at,
+      used_bytes: u.used_bytes, limit_bytes: u.limit_bytes, remaining_bytes: u.remaining_bytes, percent: u.percent, messages: u.messages,
+    }
+  })
   return { rows, more: all.length > shown.length }
 }
 
