@@ -7,6 +7,7 @@
 //                                                  passes its own); active: the href of the current page
 //   CsrfField({ c })                                the hidden `_csrf` input every form must carry (web/csrf.ts)
 //   Notice({ kind, children })                      a message box: 'info' | 'warn' | 'error' | 'ok'
+//   langHref(method, url, lang)                   the language switch's link (after a POST: the form's page)
 //   NavLink
 import type { Context } from 'hono'
 import type { Child } from 'hono/jsx'
@@ -37,11 +38,34 @@ export function Notice({ kind, children }: { kind: 'info' | 'warn' | 'error' | '
   return <p class={`notice notice-${kind}`} role={kind === 'error' || kind === 'warn' ? 'alert' : 'status'}>{children}</p>
 }
 
-/** The current URL with `lang` set, the rest of the query kept. */
-function withLang(c: Context, lang: string): string {
-  const url = new URL(c.req.url)
-  url.searchParams.set('lang', lang)
-  return `${url.pathname}?${url.searchParams.toString()}`
+/** POST-only routes and the page their form is on: /admin/tenants/<slug>/<action>, /admin/ips/<ip>/<action>, logouts. */
+const FORM_PAGES: [RegExp, (m: RegExpExecArray) => string][] = [
+  [/^(\/admin\/tenants\/[^/]+)\/[^/]+$/, (m) => m[1]],
+  [/^\/admin\/ips\/[^/]+\/[^/]+$/, () => '/admin/ips'],
+  [/^\/logout$/, () => '/login'],
+  [/^\/admin\/logout$/, () => '/admin/login'],
+]
+
+/**
+ * The page a language link reloads. For a GET, the current URL with `lang` set, the rest of the query kept. After a
+ * POST (a refused login, a form with errors, a CSRF refusal) the page of that form, without the POST's query: a POST
+ * path may have no GET (/admin/tenants/<slug>/topup), and the link must not send the form again.
+ */
+export function langHref(method: string, url: string, lang: string): string {
+  const u = new URL(url)
+  if (method === 'GET' || method === 'HEAD') {
+    u.searchParams.set('lang', lang)
+    return `${u.pathname}?${u.searchParams.toString()}`
+  }
+  let page = u.pathname
+  for (const [re, to] of FORM_PAGES) {
+    const m = re.exec(page)
+    if (m) {
+      page = to(m)
+      break
+    }
+  }
+  return `${page}?${new URLSearchParams({ lang }).toString()}`
 }
 
 export function Layout({ c, title, active, nav, children }: { c: Context<PanelEnv>; title: string; active?: string; nav?: NavLink[]; children?: Child }) {
@@ -71,7 +95,7 @@ export function Layout({ c, title, active, nav, children }: { c: Context<PanelEn
           )}
           <div class="tools">
             <span class="langs" aria-label={t(lang, 'nav.language')}>
-              {LANGUAGES.map((l) => (l === lang ? <strong lang={l}>{t(l, `lang.${l}`)}</strong> : <a href={withLang(c, l)} lang={l} hreflang={l}>{t(l, `lang.${l}`)}</a>))}
+              {LANGUAGES.map((l) => (l === lang ? <strong lang={l}>{t(l, `lang.${l}`)}</strong> : <a href={langHref(c.req.method, c.req.url, l)} lang={l} hreflang={l}>{t(l, `lang.${l}`)}</a>))}
             </span>
             {who && (
               <form method="post" action={session?.subject.kind === 'operator' ? '/admin/logout' : '/logout'} class="logout">
