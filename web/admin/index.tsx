@@ -10,11 +10,13 @@
 //   GET  /admin/investigations, /admin/investigations/:id, /admin/bans, /admin/audit
 //   GET  /api/v1/admin/tenants, /api/v1/admin/tenants/:slug, /api/v1/admin/ips
 //
-// Every POST passed the app's CSRF check (token field + Origin) before it gets here; every action is audited.
+// Every POST passed the app's CSRF check (token field + Origin) before it gets here; every action is audited, and so
+// is every login through the form (auditLogin).
 import { Hono, type Context } from 'hono'
-import { listAudit } from '../../lib/audit'
+import { audit, listAudit } from '../../lib/audit'
+import { InputError } from '../../lib/errors'
 import { getInvestigation, listInvestigations } from '../../lib/investigation'
-import { judgeOperator } from '../../lib/operators'
+import { checkOperatorName, getOperator, judgeOperator } from '../../lib/operators'
 import { normalLogin } from '../../lib/login'
 import { apiError } from '../errors'
 import { formatBytes } from '../i18n'
@@ -51,6 +53,27 @@ function doneOf(c: C, keys: Record<string, AdminKey>, params: Record<string, str
 const TENANT_DONE: Record<TenantAction, AdminKey> = { suspend: 'done.suspend', resume: 'done.resume', topup: 'done.topup', package: 'done.package', ban: 'done.ban' }
 const IP_DONE: Record<IpAction, AdminKey> = { suspend: 'done.ip_suspend', reinstate: 'done.ip_reinstate' }
 
+/**
+ * An operator login through the form, in the audit log: `operator login` (a session began) or `operator login failed`
+ * (the password was checked and was wrong, or no such operator), with the client's address; never the password.
+ * A failed attempt names the operator only when one of that name exists: a name field may hold a mistyped password.
+ * Attempts refused by the throttle (429) check nothing and are not written: the log is never trimmed, and the
+ * throttle bounds the failures that are (posta-auth.ini limits). Basic credentials on /api/v1/admin authenticate
+ * every request and are not written per request.
+ */
+async function auditLogin(cfg: PanelConfig, name: string, ip: string, ok: boolean): Promise<void> {
+  let known = ok
+  if (!ok) {
+    try {
+      known = (await getOperator(cfg.redis, checkOperatorName(name))) !== null
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err
+    }
+  }
+  const who = known ? name : '(unknown)'
+  await audit(cfg.redis, { operator: who, action: ok ? 'operator login' : 'operator login failed', target: who, details: ok ? { ip } : { ip, reason: known ? 'wrong password' : 'no such operator' } })
+}
+
 /** /admin/login and /admin/logout: the operator's own login, throttled like SMTP AUTH (lib/operators.ts judgeOperator). */
 function loginRoutes(cfg: PanelConfig) {
   const app = new Hono<PanelEnv>()
@@ -64,7 +87,9 @@ function loginRoutes(cfg: PanelConfig) {
     if (!name) errors.name = 'login.name_missing'
     if (!password) errors.password = 'login.password_missing'
     if (Object.keys(errors).length) return c.html(<LoginPage c={c} errors={errors} name={name} />, 400)
-    const v = await judgeOperator(cfg.redis, cfg.login.limits, clientIp(c), name, password)
+    const ip = clientIp(c)
+    const v = await judgeOperator(cfg.redis, cfg.login.limits, ip, name, password)
+    if (v.kind === 'bad' || v.kind === 'ok') await auditLogin(cfg, name, ip, v.kind === 'ok')
     if (v.kind === 'locked') {
       c.header('Retry-After', String(v.retryAfter))
       return c.html(<LoginPage c={c} name={name} message={ta(lang, 'login.locked', { seconds: v.retryAfter })} />, 429)
