@@ -1,6 +1,7 @@
 // Operator accounts: the people who run the service and sign in to the operator area (/admin). Made with
 // `posta operator create <name>`; the password is generated, shown once and stored only as a scrypt hash
 // (lib/password.ts). Removing an operator or renewing their password ends their panel sessions (lib/sessions.ts).
+import * as crypto from 'node:crypto'
 import type { RedisClient as Redis } from './redis'
 import { beginAttempt, endAttempt, lockoutState, type AuthLimits } from './authguard'
 import { InputError, NotFoundError } from './errors'
@@ -86,6 +87,11 @@ let decoy: Promise<string> | undefined
 
 /** True when `name` is an operator and `password` is theirs. Unknown or malformed names are false, never an error. */
 export async function verifyOperator(redis: Redis, name: string, password: string): Promise<boolean> {
+  return (await verifyOperatorHash(redis, name, password)) !== false
+}
+
+/** verifyOperator, giving the stored hash the password matched (false when it did not). */
+async function verifyOperatorHash(redis: Redis, name: string, password: string): Promise<string | false> {
   const valid = typeof name === 'string' && OPERATOR_NAME.test(name) && typeof password === 'string' && password.length <= 1024
   const v = valid ? await redis.hget(keys.operators(), name) : null
   if (!v) {
@@ -93,7 +99,8 @@ export async function verifyOperator(redis: Redis, name: string, password: strin
     await verifyPassword(typeof password === 'string' ? password.slice(0, 1024) : '', await decoy)
     return false
   }
-  return verifyPassword(password, (JSON.parse(v) as StoredOperator).hash)
+  const hash = (JSON.parse(v) as StoredOperator).hash
+  return (await verifyPassword(password, hash)) ? hash : false
 }
 
 /** The login an operator's attempts are counted under by lib/authguard.ts: apart from every tenant login. */
@@ -101,22 +108,42 @@ export const operatorLogin = (name: string) => `operator:${String(name).toLowerC
 
 export type OperatorVerdict = { kind: 'ok'; name: string } | { kind: 'bad' } | { kind: 'locked'; retryAfter: number } | { kind: 'busy' }
 
+/** Successful operator verifies, keyed by HMAC(name, password, stored hash) with a per-process secret (as lib/login.ts). */
+const verified = new Map<string, number>()
+const cacheSecret = crypto.randomBytes(32)
+function cacheKey(name: string, password: string, hash: string): string {
+  return crypto.createHmac('sha256', cacheSecret).update(name).update('\0').update(password).update('\0').update(hash).digest('base64')
+}
+
 /**
- * An operator login (the /admin form), throttled by the rules and the Redis counters of SMTP AUTH (lib/authguard.ts,
- * per client, per (login, client) and per login, as `operator:<name>`): the gate is read before anything is hashed,
- * the attempt counted before the password is verified.
+ * An operator login (the /admin form, Basic on /api/v1/admin), throttled by the rules and the Redis counters of SMTP
+ * AUTH (lib/authguard.ts, per client, per (login, client) and per login, as `operator:<name>`): the gate is read
+ * before anything is hashed, the attempt counted before the password is verified. With `cacheSeconds` > 0 a
+ * successful verify is remembered in this process for that long, as lib/login.ts does for tenants (posta-auth.ini
+ * cache_seconds), so an operator's API client pays one scrypt, not one per request: the entry is keyed by the stored
+ * hash too, so a renewed password or a removed operator is verified (and refused) afresh.
  */
-export async function judgeOperator(redis: Redis, limits: AuthLimits, ip: string, name: string, password: string): Promise<OperatorVerdict> {
+export async function judgeOperator(redis: Redis, limits: AuthLimits, ip: string, name: string, password: string, cacheSeconds = 0): Promise<OperatorVerdict> {
   const counted = operatorLogin(name)
   const gate = await lockoutState(redis, ip, counted, limits)
+  if (gate.kind === 'go' && cacheSeconds > 0 && OPERATOR_NAME.test(name) && typeof password === 'string' && password.length <= 1024) {
+    const stored = await redis.hget(keys.operators(), name)
+    const hash = stored ? (JSON.parse(stored) as StoredOperator).hash : null
+    if (hash && (verified.get(cacheKey(name, password, hash)) ?? 0) > Date.now()) return { kind: 'ok', name }
+  }
   const begun = gate.kind === 'go' ? await beginAttempt(redis, ip, counted, limits) : gate
   if (begun.kind === 'locked') return { kind: 'locked', retryAfter: begun.retryAfter }
   if (begun.kind === 'wait') return { kind: 'busy' }
-  let ok = false
+  let ok: string | false = false
   try {
-    ok = await verifyOperator(redis, name, password)
+    ok = await verifyOperatorHash(redis, name, password)
   } finally {
-    await endAttempt(redis, ip, counted, ok)
+    await endAttempt(redis, ip, counted, ok !== false)
   }
-  return ok ? { kind: 'ok', name } : { kind: 'bad' }
+  if (ok === false) return { kind: 'bad' }
+  if (cacheSeconds > 0) {
+    if (verified.size > 1000) verified.clear()
+    verified.set(cacheKey(name, password, ok), Date.now() + cacheSeconds * 1000)
+  }
+  return { kind: 'ok', name }
 }

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert'
 import { listAudit } from '../lib/audit'
 import { keys } from '../lib/keys'
-import { createOperator } from '../lib/operators'
+import { createOperator, removeOperator, renewOperatorPassword } from '../lib/operators'
 import { setPackage } from '../lib/packages'
 import { commit, DEFAULT_QUOTA, reserve, topUp, usage, usageSummaries, type Reservation } from '../lib/quota'
 import { loadSettings, type Settings } from '../lib/settings'
@@ -207,6 +207,31 @@ describe('panel fixes (HTTP, real Redis)', function () {
       const page = await (await (await operator()).get('/admin/audit')).text()
       assert.match(page, /data-action="operator login failed" data-target="quinn"/)
       assert.match(page, /data-action="operator login" data-target="olga"/)
+    })
+  })
+
+  describe('operator Basic credentials on the API', () => {
+    /** Redis commands run so far (INFO stats). */
+    async function commands(): Promise<number> {
+      return Number(/total_commands_processed:(\d+)/.exec(await r.client.info('stats'))![1])
+    }
+
+    it('pay one counted scrypt verify, then the verify cache (cache_seconds) until the password is renewed or the operator removed', async () => {
+      const { password } = await createOperator(r.client, 'sven')
+      const get = async (pass: string) => (await fetch(`${panel.url}/api/v1/admin/ips`, { headers: { authorization: basic('sven', pass) } })).status
+      let n0 = await commands()
+      assert.equal(await get(password), 200)
+      const first = (await commands()) - n0
+      n0 = await commands()
+      assert.equal(await get(password), 200)
+      const second = (await commands()) - n0
+      assert.ok(second < first, `the second request skips the counted attempt (${second} commands, the first ${first})`)
+      assert.equal(await get(`${password}x`), 401, 'another password is verified, and refused')
+      const renewed = await renewOperatorPassword(r.client, 'sven')
+      assert.equal(await get(password), 401, 'the old password after a renewal')
+      assert.equal(await get(renewed.password), 200)
+      await removeOperator(r.client, 'sven')
+      assert.equal(await get(renewed.password), 401, 'a removed operator')
     })
   })
 

@@ -193,7 +193,7 @@ export function operatorApiAuth(cfg: PanelConfig): Mw {
       return unauthorized(c, 'authenticate with HTTP Basic (operator name and password) or an operator session')
     }
     const name = normalLogin(cred.user)
-    const v = await judgeOperator(cfg.redis, cfg.login.limits, clientIp(c), name, cred.pass)
+    const v = await judgeOperator(cfg.redis, cfg.login.limits, clientIp(c), name, cred.pass, cfg.login.cacheSeconds)
     if (v.kind === 'locked') {
       c.header('Retry-After', String(v.retryAfter))
       return apiError(c, 429, `too many failed logins, try again in ${v.retryAfter} seconds`)
