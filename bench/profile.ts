@@ -46,6 +46,8 @@ export interface Summary {
    * frame above them; under a pass-through (PASS_THROUGH) it is charged to Haraka/Node under that wrapper.
    */
   attributed: Map<string, number>
+  /** The samples of "(no Posta frame)" by the file of their own function (ioredis replies, Haraka's hooks, GC ...). */
+  unowned: Map<string, number>
 }
 
 const OWN = /^(plugins|lib|web|service)\//
@@ -62,6 +64,7 @@ export function summarise(profiles: Profile[]): Summary {
   const byFunction = new Map<string, number>()
   const inclusive = new Map<string, number>()
   const attributed = new Map<string, number>()
+  const unowned = new Map<string, number>()
   let total = 0
   let idle = 0
   for (const p of profiles) {
@@ -99,9 +102,10 @@ export function summarise(profiles: Profile[]): Summary {
       for (const own of seen) inclusive.set(own, (inclusive.get(own) ?? 0) + us)
       const to = innermost ?? '(no Posta frame)'
       attributed.set(to, (attributed.get(to) ?? 0) + us)
+      if (to === '(no Posta frame)') unowned.set(file, (unowned.get(file) ?? 0) + us)
     }
   }
-  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction, inclusive, attributed }
+  return { totalMs: total / 1000, idleMs: idle / 1000, byFile, byFunction, inclusive, attributed, unowned }
 }
 
 function findProfiles(dir: string): string[] {
@@ -140,6 +144,8 @@ function main(): void {
     for (const l of table(s.inclusive, top, perRun)) console.log(l)
     console.log(' charged to the innermost Posta function on the stack (its Redis and log calls included):')
     for (const l of table(s.attributed, top, perRun)) console.log(l)
+    console.log(' of "(no Posta frame)", self time by file:')
+    for (const l of table(s.unowned, top, perRun)) console.log(l)
     console.log(' self time by function:')
     for (const l of table(s.byFunction, top, perRun)) console.log(l)
     json[g] = {
