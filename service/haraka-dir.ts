@@ -23,6 +23,8 @@ export interface HarakaDirOptions {
   tlsCert: string
   /** The host name Haraka announces (config/me). */
   me?: string
+  /** Haraka's cluster mode, written over smtp.ini's `nodes` when set (`npm start`: POSTA_NODES): a count or `cpus`. */
+  nodes?: string
   /** The config directory to copy (default: the project's config/; `npm start` passes POSTA_CONFIG_DIR). */
   configDir?: string
   /** Whole config files to write over the project's (tests tune plugin inis this way). */
@@ -77,6 +79,7 @@ export function buildHarakaDir(opts: HarakaDirOptions): string {
     setIniMain(fs.readFileSync(smtpIni, 'utf8'), {
       listen: ports.map((p) => hostPort(opts.listen, p)).join(','),
       smtps_port: String(opts.smtpsPort),
+      ...(opts.nodes === undefined ? {} : { nodes: opts.nodes }),
     }),
   )
   fs.copyFileSync(opts.tlsKey, path.join(cfgDir, 'tls_key.pem'))

@@ -54,9 +54,27 @@ function restartDelayMs(env: NodeJS.ProcessEnv): number {
   return Number(raw)
 }
 
+/** The largest POSTA_NODES taken as a number: more workers than that is a typo, not a machine (`cpus` has no cap). */
+const MAX_NODES = 64
+
+/**
+ * POSTA_NODES: Haraka's cluster mode, written over `nodes` in smtp.ini (unset: smtp.ini decides). A number of worker
+ * processes, `cpus` for one per core, or 0 for no cluster (one process, as `nodes=0`).
+ */
+function harakaNodes(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = env.POSTA_NODES
+  if (raw === undefined || raw === '') return undefined
+  if (raw === 'cpus') return raw
+  if (!/^\d+$/.test(raw) || Number(raw) > MAX_NODES) {
+    throw new Error(`POSTA_NODES=${raw} is refused: allowed is a whole number of Haraka worker processes from 1 to ${MAX_NODES}, cpus (one per core), or 0 (no cluster: one process); unset, smtp.ini's nodes is used`)
+  }
+  return String(Number(raw))
+}
+
 async function main() {
   const settings = loadSettings()
   const restart = { firstDelayMs: restartDelayMs(process.env) }
+  const nodes = harakaNodes(process.env)
   // Every Posta ini is checked before anything starts: one line per refused value, then exit 1.
   const configDir = path.resolve(process.env.POSTA_CONFIG_DIR || path.join(PROJECT_ROOT, 'config'))
   const problems = checkConfigDir(configDir)
@@ -109,6 +127,7 @@ async function main() {
     tlsKey: tls.key,
     tlsCert: tls.cert,
     me: settings.hostname,
+    nodes,
   })
   const env = { ...process.env, REDIS_URL: settings.redisUrl, POSTA_DATA_DIR: settings.dataDir, POSTA_CONFIG_DIR: configDir, [SUPERVISOR_PID_ENV]: String(process.pid) }
 
@@ -145,6 +164,7 @@ async function main() {
 
   log(`SMTP ${settings.smtpPort} (STARTTLS), submission ${settings.submissionPort} (STARTTLS), SMTPS ${settings.smtpsPort} (TLS)`)
   log(`panel ${settings.panelTls ? 'https' : 'http'}://${settings.listen.includes(':') ? `[${settings.listen === '::' ? '::1' : settings.listen}]` : settings.listen}:${settings.panelPort}/`)
+  if (nodes !== undefined) log(`haraka nodes=${nodes} (POSTA_NODES)${nodes === '0' ? ': one process, no cluster' : ''}`)
   log(`redis ${describeRedisUrl(settings.redisUrl)}, service domain ${settings.serviceDomain}, data in ${settings.dataDir}`)
   log(`launcher pid ${process.pid}`)
   log('create a package and a tenant: npx posta package set basic --traffic 10GB; npx posta tenant create acme --package basic --contact you@example.net')
