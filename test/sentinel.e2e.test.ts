@@ -1,7 +1,9 @@
 // Redis Sentinel end to end: a real Sentinel set on loopback (a master, a replica, three sentinels), a real Haraka
-// node and the CLI on REDIS_URL=redis+sentinel://..., a real sink. A forced failover (SENTINEL FAILOVER) in the middle
-// of a steady load: no message that got a 250 is lost, every reply during the failover is a 4xx (never a 5xx, never a
-// hang), and the node sends again on the new master without a restart.
+// node and the CLI on REDIS_URL=redis+sentinel://..., a real sink. Two failovers in the middle of a steady load, each
+// with four senders: an orderly one (SENTINEL FAILOVER) and a master that hangs (SIGSTOP: its commands get no reply
+// until the sentinels find it down and promote the replica). Each time no message that got a 250 is lost, every
+// refusal is a 4xx (never a 5xx, never a hang), and the node sends again on the new master without a restart; the
+// hung master's sessions get 4xx, and the tenant's quota counts exactly the bytes of the messages that got a 250.
 import { strict as assert } from 'node:assert'
 import { posta } from '../testkit/cli'
 import { startTestSentinel, type TestSentinel } from '../testkit/cluster'
@@ -51,7 +53,7 @@ describe('Redis Sentinel end to end: a failover under load', function () {
           const r = await c.send(line)
           if (r.code >= 400) return r
         }
-        c.write(`Subject: ${rcpt}\r\nFrom: <me@customer.example>\r\n\r\nHello.\r\n.`)
+        c.write(`${message(rcpt)}.`)
         return await c.read()
       } finally {
         await c.close().catch(() => {})
@@ -61,43 +63,71 @@ describe('Redis Sentinel end to end: a failover under load', function () {
     return Promise.race([attempt, timeout])
   }
 
-  it('the CLI and the node reach the master through the sentinels', async () => {
-    const r = await sendOne(`before@${domain}`)
-    assert.equal(r.code, 250, r.raw)
-    await sink.waitFor(1)
-    const list = await posta(['tenant', 'show', creds.tenant, '--json'], env)
-    assert.equal(list.code, 0, list.stderr)
-  })
+  /** The message sendOne sends to `rcpt`, as posta-quota counts it (without the final dot line). */
+  const message = (rcpt: string) => `Subject: ${rcpt}\r\nFrom: <me@customer.example>\r\n\r\nHello.\r\n`
+  const bytesOf = (rcpt: string) => Buffer.byteLength(message(rcpt))
+  /** The bytes of every message that got a 250 in this file: what the tenant's quota must count. */
+  let acceptedBytes = 0
 
-  it('SENTINEL FAILOVER under load: 4xx during it, no 5xx, no 250 lost, sending resumes on the new master', async () => {
-    const results: { rcpt: string; code: number; raw: string; at: number }[] = []
+  /** The tenant's used bytes this month, once it has stopped moving (commits precede the 250; a lost one is made at delivery). */
+  async function quotaUsed(): Promise<number> {
+    let used = -1
+    for (let i = 0; i < 50; i++) {
+      const u = await posta(['usage', creds.tenant, '--json'], env)
+      assert.equal(u.code, 0, u.stderr)
+      const now = u.json().used_bytes
+      if (now === used || now === acceptedBytes) return now
+      used = now
+      await sleep(200)
+    }
+    return used
+  }
+
+  async function assertQuotaExact() {
+    assert.equal(await quotaUsed(), acceptedBytes, 'the quota counts exactly the bytes of the messages that got a 250')
+  }
+
+  /**
+   * Four senders, each one message per connection in a loop, while `fail()` takes the master away; they go on until
+   * 12 messages got a 250 after the switch. Checks what every failover must keep: each reply a 250 or a 4xx (never a
+   * 5xx, never 15 s without a reply), mail accepted before and after without a restart, every 250 at the sink.
+   */
+  async function underLoad<T extends { from: number; to: number; switchedAt: number }>(fail: () => Promise<T>) {
+    // a failover needs a replica in sync: the one a previous failover demoted resyncs first
+    await sentinel.replicated()
+    const replies: { rcpt: string; code: number; raw: string; at: number; ms: number }[] = []
     let stop = false
     let n = 0
     const worker = async () => {
       while (!stop) {
         const rcpt = `load${n++}-${Date.now()}@${domain}`
+        const began = Date.now()
         const r = await sendOne(rcpt)
-        results.push({ rcpt, code: r.code, raw: r.raw, at: Date.now() })
-        if (r.code !== 250) await sleep(100)
+        replies.push({ rcpt, code: r.code, raw: r.raw, at: Date.now(), ms: Date.now() - began })
+        if (r.code === 250) acceptedBytes += bytesOf(rcpt)
+        else await sleep(100)
       }
     }
     const workers = Array.from({ length: 4 }, worker)
-    await sleep(2000)
-    const { from, to } = await sentinel.failover()
-    assert.notEqual(from, to)
-    const switched = Date.now()
-    // sending resumes by itself: wait for a run of 250s after the switch
-    const until = Date.now() + 30000
-    while (results.filter((r) => r.at > switched && r.code === 250).length < 12 && Date.now() < until) await sleep(200)
-    await sleep(1000)
-    stop = true
-    await Promise.all(workers)
+    let f: T
+    try {
+      await sleep(2000)
+      f = await fail()
+      assert.notEqual(f.from, f.to)
+      // sending resumes by itself: wait for a run of 250s after the switch
+      const until = Date.now() + 30000
+      while (replies.filter((r) => r.at > f.switchedAt && r.code === 250).length < 12 && Date.now() < until) await sleep(200)
+      await sleep(1000)
+    } finally {
+      stop = true // a failed step stops the senders too, or mocha never exits
+      await Promise.all(workers)
+    }
 
-    const refused = results.filter((r) => r.code !== 250)
-    assert.ok(results.some((r) => r.at < switched && r.code === 250), 'mail was accepted before the failover')
-    assert.ok(results.filter((r) => r.at > switched && r.code === 250).length >= 12, `mail is accepted after the failover without a restart: ${results.slice(-8).map((r) => r.code).join(',')}`)
-    assert.deepEqual(refused.filter((r) => !(r.code >= 400 && r.code < 500)), [], 'every refusal is a temporary 4xx (a timeout shows as 0)')
-    const accepted = results.filter((r) => r.code === 250).map((r) => r.rcpt)
+    const refused = replies.filter((r) => r.code !== 250)
+    assert.ok(replies.some((r) => r.at < f.switchedAt && r.code === 250), 'mail was accepted before the failover')
+    assert.ok(replies.filter((r) => r.at > f.switchedAt && r.code === 250).length >= 12, `mail is accepted after the failover without a restart: ${replies.slice(-8).map((r) => r.code).join(',')}`)
+    assert.deepEqual(refused.filter((r) => !(r.code >= 400 && r.code < 500)), [], 'every refusal is a temporary 4xx (no reply within 15 s shows as 0)')
+    const accepted = replies.filter((r) => r.code === 250).map((r) => r.rcpt)
     const deadline = Date.now() + 60000
     let got = new Set<string>()
     while (Date.now() < deadline) {
@@ -107,6 +137,56 @@ describe('Redis Sentinel end to end: a failover under load', function () {
     }
     assert.deepEqual(accepted.filter((r) => !got.has(r)), [], `every 250 reached the sink (${accepted.length} accepted, ${refused.length} refused with 4xx)`)
     // the figures of the run, for docs/redis.md
-    console.log(`      failover ${from} -> ${to}: ${accepted.length} accepted, ${refused.length} answered 4xx (${[...new Set(refused.map((r) => r.raw.slice(0, 40)))].join(' | ')})`)
+    const figures = `${accepted.length} accepted, ${refused.length} answered 4xx, longest session ${Math.max(...replies.map((r) => r.ms))} ms (${[...new Set(refused.map((r) => r.raw.slice(0, 40)))].join(' | ')})`
+    return { ...f!, replies, figures }
+  }
+
+  it('the CLI and the node reach the master through the sentinels; the quota counts the message', async () => {
+    const r = await sendOne(`before@${domain}`)
+    assert.equal(r.code, 250, r.raw)
+    acceptedBytes += bytesOf(`before@${domain}`)
+    await sink.waitFor(1)
+    const list = await posta(['tenant', 'show', creds.tenant, '--json'], env)
+    assert.equal(list.code, 0, list.stderr)
+    await assertQuotaExact()
+  })
+
+  it('SENTINEL FAILOVER under load: no 5xx, no 250 lost, sending resumes on the new master', async () => {
+    const results = await underLoad(async () => {
+      const { from, to } = await sentinel.failover()
+      assert.notEqual(from, to)
+      return { from, to, switchedAt: Date.now() }
+    })
+    console.log(`      failover ${results.from} -> ${results.to}: ${results.figures}`)
+    // Sentinel promotes the replica first and demotes the old master about 10 s later (its next INFO of it); a
+    // client that writes to the old master before it follows the +switch-master writes what the resync then drops.
+    // Measured, not hidden: the quota never counts more than was accepted, and the gap is the messages whose commit
+    // went to the old master in that window (docs/redis.md). The next test starts from what is counted now.
+    const used = await quotaUsed()
+    assert.ok(used <= acceptedBytes, `the quota counts no more than was accepted (${used} > ${acceptedBytes})`)
+    console.log(`      quota: ${acceptedBytes - used} of ${acceptedBytes} accepted bytes (about ${Math.round((acceptedBytes - used) / bytesOf(`load00-${Date.now()}@${domain}`))} messages) not counted after the orderly failover`)
+    acceptedBytes = used
+  })
+
+  it('a master that hangs (SIGSTOP) under load: 4xx until the sentinels promote the replica, no 5xx, no hang, no 250 lost, quota exact', async () => {
+    let resume: () => Promise<void> = async () => {}
+    let frozenAt = 0
+    const results = await underLoad(async () => {
+      const f = await sentinel.freezeMaster()
+      resume = f.resume
+      frozenAt = f.frozenAt
+      return f
+    }).finally(() => resume())
+    const during = results.replies.filter((r) => r.at > frozenAt && r.at <= results.switchedAt)
+    assert.ok(during.some((r) => r.code >= 400 && r.code < 500), `a 4xx while the master hung: ${during.map((r) => r.code).join(',')}`)
+    assert.ok(results.switchedAt - frozenAt >= 2000, 'the sentinels took their down-after-milliseconds (2 s) to act')
+    // the old master, woken, serves as the new one's replica (resume() waited for it); the service needed no restart
+    const r = await sendOne(`after-resume@${domain}`)
+    assert.equal(r.code, 250, r.raw)
+    acceptedBytes += bytesOf(`after-resume@${domain}`)
+    for (let i = 0; i < 100 && !sink.messages.some((m) => m.to[0] === `after-resume@${domain}`); i++) await sleep(100)
+    assert.ok(sink.messages.some((m) => m.to[0] === `after-resume@${domain}`), 'the message after the resume reached the sink')
+    await assertQuotaExact()
+    console.log(`      hung master ${results.from} -> ${results.to} in ${results.switchedAt - frozenAt} ms: ${results.figures}`)
   })
 })

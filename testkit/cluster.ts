@@ -127,6 +127,14 @@ export interface TestSentinel {
   masterPort(): number
   /** SENTINEL FAILOVER, then waits until every sentinel names the new master and it answers as master. */
   failover(timeoutMs?: number): Promise<{ from: number; to: number }>
+  /**
+   * Freezes the master (SIGSTOP: its connections stay open, its commands get no reply, as a hung host's) and lets
+   * the sentinels find it down and promote the replica; waits until every sentinel names the new master and it
+   * answers as master. `resume()` (SIGCONT) wakes the old one, and waits until it serves as the new one's replica.
+   */
+  /** Waits until every other server replicates the master (link up) and every sentinel sees it as a sound replica. */
+  replicated(timeoutMs?: number): Promise<void>
+  freezeMaster(timeoutMs?: number): Promise<{ from: number; to: number; frozenAt: number; switchedAt: number; resume(): Promise<void> }>
   close(): Promise<void>
 }
 
@@ -137,6 +145,7 @@ export async function startTestSentinel(masterName = 'posta'): Promise<TestSenti
   const servers: RedisProcess[] = []
   const sentinels: RedisProcess[] = []
   const close = async () => {
+    for (const n of servers) n.process.kill('SIGCONT') // a frozen server takes its SIGTERM only once woken
     await Promise.all([...sentinels, ...servers].map((n) => n.stop()))
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -177,6 +186,43 @@ export async function startTestSentinel(masterName = 'posta'): Promise<TestSenti
           return to !== from && sentinels.every((s) => Number(sentinelAsk(s.port, 'get-master-addr-by-name', masterName)[1]) === to) && role(to) === 'master'
         }, 'the failover to finish', timeoutMs)
         return { from, to }
+      },
+      async replicated(timeoutMs = 40000) {
+        await waitFor(async () => {
+          const m = masterPort()
+          return servers.filter((n) => n.port !== m).every((n) => {
+            const r = redisCli(['-p', String(n.port), 'role']).split('\n').map((l) => l.trim())
+            if (!(r[0] === 'slave' && r[2] === String(m) && r[3] === 'connected')) return false
+            return sentinels.every((st) => {
+              const lines = sentinelAsk(st.port, 'replicas', masterName)
+              const at = lines.indexOf(`127.0.0.1:${n.port}`)
+              if (at < 0) return false
+              const flags = lines[lines.indexOf('flags', at) + 1] ?? ''
+              return flags === 'slave'
+            })
+          })
+        }, 'the replica to follow the master, as every sentinel sees it', timeoutMs)
+      },
+      async freezeMaster(timeoutMs = 40000) {
+        const from = masterPort()
+        const frozen = servers.find((n) => n.port === from)!
+        frozen.process.kill('SIGSTOP')
+        const frozenAt = Date.now()
+        let to = from
+        await waitFor(async () => {
+          to = masterPort()
+          return to !== from && sentinels.every((s) => Number(sentinelAsk(s.port, 'get-master-addr-by-name', masterName)[1]) === to) && role(to) === 'master'
+        }, 'the sentinels to promote the replica', timeoutMs)
+        return {
+          from, to, frozenAt, switchedAt: Date.now(),
+          async resume() {
+            frozen.process.kill('SIGCONT')
+            await waitFor(async () => {
+              const r = redisCli(['-p', String(from), 'role']).split('\n').map((l) => l.trim())
+              return r[0] === 'slave' && r[2] === String(to) && r[3] === 'connected'
+            }, 'the old master to serve as a replica of the new one', timeoutMs)
+          },
+        }
       },
       close,
     }
