@@ -179,7 +179,6 @@ describe('Redis Sentinel end to end: a failover under load', function () {
     }).finally(() => resume())
     const during = results.replies.filter((r) => r.at > frozenAt && r.at <= results.switchedAt)
     assert.ok(during.some((r) => r.code >= 400 && r.code < 500), `a 4xx while the master hung: ${during.map((r) => r.code).join(',')}`)
-    assert.ok(results.switchedAt - frozenAt >= 2000, 'the sentinels took their down-after-milliseconds (2 s) to act')
     // the old master, woken, serves as the new one's replica (resume() waited for it); the service needed no restart
     const r = await sendOne(`after-resume@${domain}`)
     assert.equal(r.code, 250, r.raw)
