@@ -2,15 +2,14 @@
 // Secure cookies and HSTS; a tenant made with the CLI logs in; a message relayed through SMTP AUTH shows in
 // /api/v1/usage with the figures `posta usage` shows.
 import { strict as assert } from 'node:assert'
-import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as https from 'node:https'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import nodemailer from 'nodemailer'
-import { PROJECT_ROOT } from '../service/haraka-dir'
-import { canConnect, freePort, waitFor } from '../service/redis-server'
+import { freePort } from '../service/redis-server'
 import { posta } from '../testkit/cli'
+import { serviceEnv, startService, type Service, type ServicePorts } from '../testkit/service'
 
 interface Reply {
   status: number
@@ -21,10 +20,9 @@ interface Reply {
 describe('panel under npm start with POSTA_PANEL_TLS=1', function () {
   this.timeout(120000)
   let dataDir: string
-  let child: ChildProcess
-  let out = ''
+  let svc: Service
   let env: Record<string, string>
-  let ports: Record<string, number>
+  let ports: ServicePorts & { metrics: number }
   let ca: Buffer
 
   function request(method: string, p: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
@@ -56,34 +54,22 @@ describe('panel under npm start with POSTA_PANEL_TLS=1', function () {
       POSTA_RESOLVERS: '127.0.0.1:9',
       POSTA_PANEL_TLS: '1',
     }
-    const e: NodeJS.ProcessEnv = { ...process.env, ...env }
-    delete e.REDIS_URL
-    delete e.NODE_OPTIONS
-    child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')], { env: e, cwd: PROJECT_ROOT })
-    child.stdout!.on('data', (d) => (out += d))
-    child.stderr!.on('data', (d) => (out += d))
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`exited: ${out}`)
-      return (await canConnect({ host: '127.0.0.1', port: ports.submission })) && (await canConnect({ host: '127.0.0.1', port: ports.panel }))
-    }, 'npm start to listen', 60000).catch((err) => {
-      throw new Error(`${err.message}\n${out.slice(-3000)}`)
-    })
+    svc = await startService(serviceEnv(dataDir, ports, env), ports)
     ca = fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem'))
   })
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGINT')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 40000)
-      await exited
+    if (svc && svc.child.exitCode === null) {
+      svc.child.kill('SIGINT')
+      const timer = setTimeout(() => svc.child.kill('SIGKILL'), 40000)
+      await svc.exited
       clearTimeout(timer)
     }
     fs.rmSync(dataDir, { recursive: true, force: true })
   })
 
   it('serves HTTPS with Secure cookies and HSTS; a CLI-made tenant logs in and sees what it relayed over SMTP', async () => {
-    assert.match(out, new RegExp(`panel https://127\\.0\\.0\\.1:${ports.panel}/`))
+    assert.match(svc.out(), new RegExp(`panel https://127\\.0\\.0\\.1:${ports.panel}/`))
     assert.equal((await posta(['package', 'set', 'basic', '--traffic', '10MB'], env)).code, 0)
     const made = await posta(['tenant', 'create', 'acme', '--package', 'basic', '--contact', 'ops@acme.example', '--json'], env)
     assert.equal(made.code, 0, made.stderr)

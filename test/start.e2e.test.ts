@@ -1,14 +1,13 @@
 // `npm start` on a fresh data dir: embedded Redis (persistent, AOF), self-signed certificate, Haraka, panel;
 // the CLI finds the embedded Redis by itself; SIGINT stops everything it started.
 import { strict as assert } from 'node:assert'
-import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as tls from 'node:tls'
-import { PROJECT_ROOT } from '../service/haraka-dir'
-import { canConnect, freePort, waitFor } from '../service/redis-server'
+import { canConnect, waitFor } from '../service/redis-server'
 import { posta } from '../testkit/cli'
+import { refusedStart, serviceEnv, servicePorts, startService, type Service, type ServicePorts } from '../testkit/service'
 
 function alive(pid: number): boolean {
   try {
@@ -22,41 +21,19 @@ function alive(pid: number): boolean {
 describe('npm start (the one-command service)', function () {
   this.timeout(60000)
   let dataDir: string
-  let child: ChildProcess
-  let out = ''
+  let svc: Service
   let env: NodeJS.ProcessEnv
-  let ports: Record<string, number>
+  let ports: ServicePorts
 
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-start-'))
-    ports = { smtp: await freePort(), submission: await freePort(), smtps: await freePort(), panel: await freePort() }
-    env = {
-      ...process.env,
-      POSTA_DATA_DIR: dataDir,
-      POSTA_LISTEN: '127.0.0.1',
-      POSTA_SMTP_PORT: String(ports.smtp),
-      POSTA_SUBMISSION_PORT: String(ports.submission),
-      POSTA_SMTPS_PORT: String(ports.smtps),
-      POSTA_PANEL_PORT: String(ports.panel),
-      POSTA_SERVICE_DOMAIN: 'relay.example',
-      // the service's lookups (MX, PTR, the monitor's blocklists) stay on loopback (testkit/haraka.ts)
-      POSTA_RESOLVERS: '127.0.0.1:9',
-    }
-    delete env.REDIS_URL
-    delete env.NODE_OPTIONS
-    child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')], { env, cwd: PROJECT_ROOT })
-    child.stdout!.on('data', (d) => (out += d))
-    child.stderr!.on('data', (d) => (out += d))
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`exited: ${out}`)
-      return (await canConnect({ host: '127.0.0.1', port: ports.smtps })) && (await canConnect({ host: '127.0.0.1', port: ports.panel }))
-    }, 'npm start to listen', 40000).catch((err) => {
-      throw new Error(`${err.message}\n${out.slice(-3000)}`)
-    })
+    ports = await servicePorts()
+    env = serviceEnv(dataDir, ports)
+    svc = await startService(env, ports, 'node', 40000)
   })
 
   after(() => {
-    if (child && child.exitCode === null) child.kill('SIGKILL')
+    if (svc && svc.child.exitCode === null) svc.child.kill('SIGKILL')
     fs.rmSync(dataDir, { recursive: true, force: true })
   })
 
@@ -98,9 +75,8 @@ describe('npm start (the one-command service)', function () {
   it('stops Haraka and its Redis on SIGINT', async () => {
     const redisPid = Number(fs.readFileSync(path.join(dataDir, 'redis', 'redis.log'), 'utf8').match(/pid=(\d+)/)?.[1])
     assert.ok(redisPid > 0 && alive(redisPid))
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
-    child.kill('SIGINT')
-    assert.equal(await exited, 0)
+    svc.child.kill('SIGINT')
+    assert.equal((await svc.exited).code, 0)
     await waitFor(async () => !alive(redisPid), 'redis-server to exit', 10000)
     assert.equal(await canConnect({ host: '127.0.0.1', port: ports.submission }), false)
     assert.equal(await canConnect({ host: '127.0.0.1', port: ports.panel }), false)
@@ -108,13 +84,8 @@ describe('npm start (the one-command service)', function () {
 
   it('says how to install redis-server when it is missing', async () => {
     const e: NodeJS.ProcessEnv = { ...env, PATH: '/nonexistent', POSTA_DATA_DIR: path.join(dataDir, 'other') }
-    const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')], { env: e, cwd: PROJECT_ROOT })
-      let err = ''
-      c.stderr.on('data', (d) => (err += d))
-      c.on('close', (code) => resolve({ code, err }))
-    })
+    const r = await refusedStart(e)
     assert.equal(r.code, 1)
-    assert.match(r.err, /redis-server is not installed: install it \(.*apt-get install redis-server\) or set REDIS_URL/)
+    assert.match(r.out, /redis-server is not installed: install it \(.*apt-get install redis-server\) or set REDIS_URL/)
   })
 })

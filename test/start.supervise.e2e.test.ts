@@ -3,16 +3,17 @@
 // busy port is refused, a stale lock is taken over, a killed Haraka or panel is restarted without losing a
 // message that got its 250, and repeated crashes end in a give-up with a non-zero exit.
 import { strict as assert } from 'node:assert'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import nodemailer from 'nodemailer'
 import { PROJECT_ROOT } from '../service/haraka-dir'
 import { pidAlive } from '../service/lock'
-import { canConnect, freePort, waitFor } from '../service/redis-server'
+import { canConnect, waitFor } from '../service/redis-server'
 import { posta } from '../testkit/cli'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { childPids, refusedStart, serviceEnv, servicePorts, startService, type Service } from '../testkit/service'
 import { startSink, type Sink } from '../testkit/sink'
 import { b64, SmtpClient } from '../testkit/smtp-client'
 
@@ -24,79 +25,6 @@ function runningPid(pid: number): boolean {
   } catch {
     return false
   }
-}
-
-interface Service {
-  child: ChildProcess
-  env: NodeJS.ProcessEnv
-  ports: { smtp: number; submission: number; smtps: number; panel: number }
-  out(): string
-  /** Pids from the "<name> running (pid N)" lines, in order. */
-  pids(name: 'haraka' | 'panel'): number[]
-  launcherPid(): number
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const START_JS = path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')
-
-async function servicePorts() {
-  return { smtp: await freePort(), submission: await freePort(), smtps: await freePort(), panel: await freePort() }
-}
-
-function serviceEnv(dataDir: string, ports: Service['ports'], extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    POSTA_DATA_DIR: dataDir,
-    POSTA_LISTEN: '127.0.0.1',
-    POSTA_SMTP_PORT: String(ports.smtp),
-    POSTA_SUBMISSION_PORT: String(ports.submission),
-    POSTA_SMTPS_PORT: String(ports.smtps),
-    POSTA_PANEL_PORT: String(ports.panel),
-    POSTA_SERVICE_DOMAIN: 'relay.example',
-    POSTA_RESOLVERS: '127.0.0.1:9',
-    ...extra,
-  }
-  if (!extra.REDIS_URL) delete env.REDIS_URL
-  delete env.NODE_OPTIONS
-  return env
-}
-
-/** Starts the service (`npm start` itself, or its launcher directly) and waits until SMTP and the panel listen. */
-async function startService(env: NodeJS.ProcessEnv, ports: Service['ports'], how: 'npm' | 'node' = 'node', waitMs = 60000): Promise<Service> {
-  const child = how === 'npm' ? spawn('npm', ['start'], { env, cwd: PROJECT_ROOT }) : spawn(process.execPath, [START_JS], { env, cwd: PROJECT_ROOT })
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
-  const svc: Service = {
-    child, env, ports, exited,
-    out: () => out,
-    pids: (name) => [...out.matchAll(new RegExp(`\\[posta\\] ${name} running \\(pid (\\d+)\\)`, 'g'))].map((m) => Number(m[1])),
-    launcherPid: () => Number(/\[posta\] launcher pid (\d+)/.exec(out)?.[1]),
-  }
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`exited: ${out}`)
-    return /launcher pid/.test(out) && (await canConnect({ host: '127.0.0.1', port: ports.submission })) && (await canConnect({ host: '127.0.0.1', port: ports.panel }))
-  }, 'the service to listen', waitMs).catch((err) => {
-    child.kill('SIGKILL')
-    throw new Error(`${err.message}\n${out.slice(-3000)}`)
-  })
-  return svc
-}
-
-/** Runs the launcher expecting it to refuse: its exit code and output. */
-function refusedStart(env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [START_JS], { env, cwd: PROJECT_ROOT })
-    let out = ''
-    c.stdout.on('data', (d) => (out += d))
-    c.stderr.on('data', (d) => (out += d))
-    const t = setTimeout(() => c.kill('SIGKILL'), 60000)
-    c.on('close', (code) => {
-      clearTimeout(t)
-      resolve({ code, out })
-    })
-  })
 }
 
 function deadPid(): Promise<number> {
@@ -340,13 +268,7 @@ describe('npm start supervises Haraka and the panel', function () {
       const ports = await servicePorts()
       const svc = await startService(serviceEnv(tmp(), ports, { REDIS_URL: redis.url, POSTA_CONFIG_DIR: configDir }), ports)
       const [master] = svc.pids('haraka')
-      const workers = () => {
-        try {
-          return fs.readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
-        } catch {
-          return []
-        }
-      }
+      const workers = () => childPids(master)
       await waitFor(async () => workers().length === 2, 'two Haraka workers', 30000)
       const forked = workers()
       leftovers.push(master, ...forked, ...svc.pids('panel'))

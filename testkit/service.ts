@@ -46,7 +46,7 @@ export function serviceEnv(dataDir: string, ports: ServicePorts, extra: NodeJS.P
   return env
 }
 
-/** Starts the service (`npm start` itself, or its launcher directly) and waits until SMTP and the panel listen. */
+/** Starts the service (`npm start` itself, or its launcher directly) and waits until its three SMTP ports and the panel listen. */
 export async function startService(env: NodeJS.ProcessEnv, ports: ServicePorts, how: 'npm' | 'node' = 'node', waitMs = 60000): Promise<Service> {
   const child = how === 'npm' ? spawn('npm', ['start'], { env, cwd: PROJECT_ROOT }) : spawn(process.execPath, [START_JS], { env, cwd: PROJECT_ROOT })
   let out = ''
@@ -61,7 +61,9 @@ export async function startService(env: NodeJS.ProcessEnv, ports: ServicePorts, 
   }
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`exited: ${out}`)
-    return /launcher pid/.test(out) && (await canConnect({ host: '127.0.0.1', port: ports.submission })) && (await canConnect({ host: '127.0.0.1', port: ports.panel }))
+    if (!/launcher pid/.test(out)) return false
+    for (const port of [ports.smtp, ports.submission, ports.smtps, ports.panel]) if (!(await canConnect({ host: '127.0.0.1', port }))) return false
+    return true
   }, 'the service to listen', waitMs).catch((err) => {
     child.kill('SIGKILL')
     throw new Error(`${err.message}\n${out.slice(-3000)}`)
