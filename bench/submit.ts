@@ -39,15 +39,20 @@ import { posta } from '../testkit/cli'
 import { startFastSink, type FastSink } from '../testkit/fastsink'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
-import { PROJECT_ROOT } from '../service/haraka-dir'
+import { plainResponse, SmtpClient } from '../testkit/smtp-client'
+import { PROJECT_ROOT, setIniMain } from '../service/haraka-dir'
+import { freePort } from '../service/redis-server'
 
-type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5'
+type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5' | 'posta-nodes2' | 'posta-cluster'
 /**
  * posta: the project as shipped, one address (empty pool). stock / stock+nodelay: the baselines.
  * posta-noquota: posta without posta-quota (the quota's cost). posta-pool5: posta with a pool of five loopback
- * IPs, all active (the rotation's and the ledger's cost).
+ * IPs, all active (the rotation's and the ledger's cost). posta-nodes2: posta in Haraka's cluster mode, nodes=2 (a
+ * master and two workers). posta-cluster: posta on a private 3-master Redis Cluster instead of one redis-server.
  */
-const ALL_CONFIGS: ConfigName[] = ['posta', 'stock', 'stock+nodelay', 'posta-noquota', 'posta-pool5']
+const ALL_CONFIGS: ConfigName[] = ['posta', 'stock', 'stock+nodelay', 'posta-noquota', 'posta-pool5', 'posta-nodes2', 'posta-cluster']
+/** The configurations of every matrix cell but the first (BENCH_MATRIX_CONFIGS). */
+const MATRIX_CONFIGS: ConfigName[] = ['posta', 'stock+nodelay']
 const POOL5 = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']
 
 interface Creds {
@@ -59,6 +64,8 @@ interface RunResult {
   config: ConfigName
   n: number
   c: number
+  /** the message body in bytes (BENCH_SIZES) */
+  size: number
   sent: number
   failures: number
   first_errors: string[]
@@ -74,6 +81,8 @@ interface RunResult {
   hwm_rss_mib: number
   haraka_cpu_ms_per_msg: number
   haraka_cpu_percent: number
+  /** Haraka processes measured: 1, or the master and its workers with nodes=2 (CPU and RSS are their sums) */
+  haraka_processes: number
   /** The run's redis-server CPU (user+system) per message: quota scripts, ledger, pool and AUTH lookups. */
   redis_cpu_ms_per_msg: number | null
   client_cpu_percent: number
@@ -106,9 +115,11 @@ interface RunOpts {
   warmup: number
   prime: boolean
   keep: boolean
+  /** body size in bytes */
+  size: number
 }
 
-const TARGETS = { vsStock: 5, vsNodelay: 0.85, postaMsgsPerS: 400, quotaRatio: 0.95, poolRatio: 0.9 }
+const TARGETS = { vsStock: 5, vsNodelay: 0.85, postaMsgsPerS: 400, quotaRatio: 0.95, poolRatio: 0.9, cpuVsNodelay: 1.15, reserveP99Ms: 2 }
 
 function intEnv(name: string, dflt: number, min = 1): number {
   const raw = process.env[name]
@@ -118,12 +129,22 @@ function intEnv(name: string, dflt: number, min = 1): number {
   return n
 }
 
-function configsFromEnv(): ConfigName[] {
-  const raw = process.env.BENCH_CONFIGS
-  if (!raw) return ALL_CONFIGS
+function configsFromEnv(name = 'BENCH_CONFIGS', dflt = ALL_CONFIGS): ConfigName[] {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return dflt
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
-  for (const c of list) if (!ALL_CONFIGS.includes(c as ConfigName)) throw new Error(`BENCH_CONFIGS: unknown configuration "${c}" (use ${ALL_CONFIGS.join(', ')})`)
+  for (const c of list) if (!ALL_CONFIGS.includes(c as ConfigName)) throw new Error(`${name}: unknown configuration "${c}" (use ${ALL_CONFIGS.join(', ')})`)
   return list as ConfigName[]
+}
+
+/** A comma list of integers (BENCH_SIZES, BENCH_C), each >= min, duplicates refused. */
+function listEnv(name: string, dflt: number[], min = 1): number[] {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return dflt
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean).map(Number)
+  if (!list.length || list.some((x) => !Number.isInteger(x) || x < min)) throw new Error(`${name}=${raw}: expected a comma list of integers >= ${min}`)
+  if (new Set(list).size !== list.length) throw new Error(`${name}=${raw}: a value is listed twice`)
+  return list
 }
 
 // ---------- processes to clean up, whatever happens ----------
@@ -182,11 +203,18 @@ function readStatusKb(pid: number): { rss: number; hwm: number } | null {
   }
 }
 
-function rssPoller(pid: number) {
+/** VmRSS and VmHWM summed over some processes (Haraka's master and workers with nodes=2). */
+function readStatusKbAll(pids: number[]): { rss: number; hwm: number } | null {
+  const all = pids.map(readStatusKb)
+  if (all.some((s) => s === null)) return null
+  return { rss: all.reduce((a, s) => a + s!.rss, 0), hwm: all.reduce((a, s) => a + s!.hwm, 0) }
+}
+
+function rssPoller(pids: number[]) {
   let peakKb = 0
   let hwmKb = 0
   const sample = () => {
-    const s = readStatusKb(pid)
+    const s = readStatusKbAll(pids)
     if (!s) return
     peakKb = Math.max(peakKb, s.rss)
     hwmKb = Math.max(hwmKb, s.hwm)
@@ -213,6 +241,26 @@ function cpuMs(pid: number): number {
   }
 }
 
+/** The CPU time of some processes, summed (NaN when one is gone). */
+function cpuMsAll(pids: number[]): number {
+  return pids.reduce((a, p) => a + cpuMs(p), 0)
+}
+
+/** pid and its children (one level: Haraka's cluster workers), from /proc/<pid>/stat's ppid field. */
+function withChildren(pid: number): number[] {
+  const kids: number[] = []
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) kids.push(Number(e))
+    } catch {
+      /* gone */
+    }
+  }
+  return [pid, ...kids]
+}
+
 /** Machine-wide CPU time from /proc/stat (ms over all CPUs): busy (not idle, not iowait) and steal. */
 function machineCpu(): { total: number; busy: number; steal: number } | null {
   try {
@@ -230,13 +278,26 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
 }
 
-const BODY = ('x'.repeat(76) + '\r\n').repeat(26) // 2,028 bytes of text, ~2.4 KB on the wire with headers
+/**
+ * A text body of exactly `size` bytes: lines of 76 x and CRLF (78 bytes), the last one shorter (7bit, no line
+ * nodemailer would re-encode). 2,028 bytes is the body of the benchmark's earlier figures (26 lines).
+ */
+function makeBody(size: number): string {
+  const line = 'x'.repeat(76) + '\r\n'
+  const rest = size % line.length
+  return line.repeat(Math.floor(size / line.length)) + (rest >= 3 ? 'x'.repeat(rest - 2) + '\r\n' : 'x'.repeat(rest))
+}
 const RCPT_DOMAIN = 'bench-sink.test'
+/** Connections per client source address at most (config/posta-limits.ini [connections] max_per_client=50). */
+const CONNS_PER_SOURCE = 25
+/** The client's source address number i (0-based) when it spreads connections: 127.0.1.1, 127.0.1.2, ... */
+const clientSource = (i: number) => `127.0.1.${1 + i}`
 
-function makeTransport(port: number, creds: Creds, c: number) {
+function makeTransport(port: number, creds: Creds, c: number, localAddress?: string) {
   const t = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
+    ...(localAddress ? { localAddress } : {}),
     secure: false,
     requireTLS: true,
     authMethod: 'PLAIN',
@@ -252,8 +313,19 @@ function makeTransport(port: number, creds: Creds, c: number) {
 
 type Transport = ReturnType<typeof makeTransport>
 
-/** Sends `n` messages with `c` workers; resolves with per-message latencies and timings. */
-async function blast(t: Transport, n: number, c: number, tag: string) {
+/**
+ * C connections as nodemailer pools: one pool from 127.0.0.1 up to CONNS_PER_SOURCE connections, beyond that
+ * ceil(C / CONNS_PER_SOURCE) pools, each from its own loopback address (127.0.1.x), so that C=50 stays clear of
+ * posta-limits' connections per client (a pool that reconnects would otherwise briefly hold 51).
+ */
+function makeTransports(port: number, creds: Creds, c: number): Transport[] {
+  if (c <= CONNS_PER_SOURCE) return [makeTransport(port, creds, c)]
+  const k = Math.ceil(c / CONNS_PER_SOURCE)
+  return Array.from({ length: k }, (_, j) => makeTransport(port, creds, Math.ceil(c / k), clientSource(j)))
+}
+
+/** Sends `n` messages with `c` workers (worker i on pool i mod k); resolves with per-message latencies and timings. */
+async function blast(ts: Transport[], n: number, c: number, tag: string, body: string) {
   let next = 0
   let sent = 0
   let failures = 0
@@ -261,7 +333,8 @@ async function blast(t: Transport, n: number, c: number, tag: string) {
   const lat: number[] = []
   let lastOk = 0
   const t0 = performance.now()
-  async function worker() {
+  async function worker(w: number) {
+    const t = ts[w % ts.length]
     while (next < n) {
       const i = next++
       const s = performance.now()
@@ -270,7 +343,7 @@ async function blast(t: Transport, n: number, c: number, tag: string) {
           from: 'Bench <bench@customer.example>',
           to: `rcpt${i % 100}@${RCPT_DOMAIN}`,
           subject: `${tag} ${i}`,
-          text: BODY,
+          text: body,
         })
         if (!/^250[ -]/.test(String(info.response))) throw new Error(`unexpected reply: ${info.response}`)
         sent++
@@ -282,7 +355,7 @@ async function blast(t: Transport, n: number, c: number, tag: string) {
       lat.push(performance.now() - s)
     }
   }
-  await Promise.all(Array.from({ length: c }, worker))
+  await Promise.all(Array.from({ length: c }, (_, w) => worker(w)))
   lat.sort((a, b) => a - b)
   return { t0, lastOk: lastOk || performance.now(), sent, failures, errors, lat }
 }
@@ -351,9 +424,42 @@ function withProfiler(overrides: Record<string, string>, extraPlugins: Record<st
 
 const STOCK_AUTH_INI = '[core]\nmethods=PLAIN,LOGIN\n\n[users]\nbench=benchpass\n'
 
-async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink): Promise<{ haraka: HarakaNode; creds: Creds }> {
+/**
+ * The idle-session measurement's plain plugin, last in the list: SIGUSR2 runs a full garbage collection in Haraka
+ * (V8's gc, exposed at run time), so that the RSS before and after the sessions are both read after a GC and the
+ * difference is what the sessions hold, not garbage a collection has not reached yet.
+ */
+const GC_PLUGIN = [
+  "// bench_gc: SIGUSR2 = a full GC (the benchmark's idle-session measurement)",
+  "require('v8').setFlagsFromString('--expose-gc')",
+  "const gc = require('vm').runInNewContext('gc')",
+  "process.on('SIGUSR2', () => gc())",
+  '',
+].join('\n')
+
+/** overrides and extra plugins with one more plain plugin at the end of the plugins list. */
+function withExtraPlugin(overrides: Record<string, string>, extraPlugins: Record<string, string>, name: string, src: string) {
+  const plugins = overrides.plugins ?? projectPluginsWithoutMonitor()
+  return { overrides: { ...overrides, plugins: `${plugins.trimEnd()}\n${name}\n` }, extraPlugins: { ...extraPlugins, [name]: src } }
+}
+
+async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink, gcPlugin = false): Promise<{ haraka: HarakaNode; creds: Creds }> {
+  const extra = (o: Record<string, string>, e: Record<string, string>) => {
+    const x = gcPlugin ? withExtraPlugin(o, e, 'bench_gc', GC_PLUGIN) : { overrides: o, extraPlugins: e }
+    return withProfiler(x.overrides, x.extraPlugins, config)
+  }
   if (config.startsWith('posta')) {
-    const haraka = await startHaraka({ redisUrl: redis.url, ...withProfiler(postaOverrides(config), {}, config) })
+    const overrides = postaOverrides(config)
+    let ports: { smtp: number; submission: number; smtps: number } | undefined
+    if (config === 'posta-nodes2') {
+      // Haraka's cluster mode: a whole smtp.ini of the benchmark's own (the project's, nodes=2), which names the
+      // ports itself (as test/metrics.e2e.test.ts starts one)
+      ports = { smtp: await freePort('127.0.0.1'), submission: await freePort('127.0.0.1'), smtps: await freePort('127.0.0.1') }
+      overrides['smtp.ini'] = setIniMain(fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'smtp.ini'), 'utf8'), {
+        nodes: String(NODES2), listen: [ports.smtp, ports.submission, ports.smtps].map((x) => `127.0.0.1:${x}`).join(','), smtps_port: String(ports.smtps),
+      })
+    }
+    const haraka = await startHaraka({ redisUrl: redis.url, ports, ...extra(overrides, {}) })
     const env = { REDIS_URL: redis.url }
     const cli = async (args: string[]) => {
       const r = await posta(args, env)
@@ -378,7 +484,7 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink)
   const plugins = config === 'stock' ? 'tls\nauth/flat_file\nbench_route\n' : 'posta-nodelay\ntls\nauth/flat_file\nbench_route\n'
   const haraka = await startHaraka({
     redisUrl: redis.url,
-    ...withProfiler({ plugins, 'auth_flat_file.ini': STOCK_AUTH_INI }, { bench_route: stockRoutePlugin(sink.port) }, config),
+    ...extra({ plugins, 'auth_flat_file.ini': STOCK_AUTH_INI }, { bench_route: stockRoutePlugin(sink.port) }),
   })
   return { haraka, creds: { user: 'bench', pass: 'benchpass' } }
 }
@@ -386,8 +492,12 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink)
 async function runConfig(config: ConfigName, opts: RunOpts, sink: FastSink): Promise<RunResult> {
   console.log(`\n== ${config}: starting Redis and Haraka`)
   // A Redis per run: no state (AUTH failure counters, quota usage) carries over from one run to the next.
-  const redis = await testRedis()
-  const closeRedis = track(`redis ${config}`, () => redis.close(), () => redis.server && killPid(redis.server.process))
+  // posta-cluster: a private 3-master Redis Cluster (testkit/cluster.ts) in its place.
+  const redis = await testRedis({ cluster: config === 'posta-cluster' })
+  const closeRedis = track(`redis ${config}`, () => redis.close(), () => {
+    if (redis.server) killPid(redis.server.process)
+    for (const node of redis.cluster?.nodes ?? []) killPid(node.process)
+  })
   try {
     return await runWith(config, opts, redis, sink)
   } finally {
@@ -410,7 +520,8 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
   let ok = false
   try {
     let rss: ReturnType<typeof rssPoller> | null = null
-    const t = makeTransport(haraka.submissionPort, creds, opts.c)
+    const t = makeTransports(haraka.submissionPort, creds, opts.c)
+    const body = makeBody(opts.size)
     try {
       // warm-up: opens the pool's connections (TLS + AUTH), JIT, first queue files; not counted.
       // With BENCH_PRIME (default on) one message goes alone first, delivered before the rest start: the
@@ -425,11 +536,11 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
       }
       const primed = opts.prime ? 1 : 0
       if (opts.prime) {
-        const p = await blast(t, 1, 1, `${config} prime`)
+        const p = await blast(t, 1, 1, `${config} prime`, body)
         if (p.failures > 0) throw warmupFailed('priming message (sent alone)', p.failures, p.errors)
         await Promise.race([sink.waitFor(before + 1, 60000), death])
       }
-      const w = await blast(t, opts.warmup - primed, opts.c, `${config} warm-up`)
+      const w = await blast(t, opts.warmup - primed, opts.c, `${config} warm-up`, body)
       if (w.failures > 0) throw warmupFailed(`of ${opts.warmup - primed} warm-up message(s)`, w.failures, w.errors)
       await Promise.race([sink.waitFor(before + opts.warmup, 60000), death])
       console.log(`   warm-up: ${opts.warmup} sent and delivered; measuring ${opts.n} at C=${opts.c}`)
@@ -441,13 +552,17 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
       const baseConns = sink.connections
       const baseFrom = { ...sink.messagesFrom }
       const logBase = haraka.log().length
-      const redisPid = redis.server?.process.pid
-      rss = rssPoller(pid)
-      const cpu0 = cpuMs(pid)
-      const redisCpu0 = redisPid ? cpuMs(redisPid) : NaN
+      // Haraka's processes: the one process, or with nodes=2 the master and its workers (forked at start)
+      const pids = withChildren(pid)
+      if (config === 'posta-nodes2' && pids.length !== 1 + NODES2) throw new Error(`${config}: expected Haraka's master and ${NODES2} workers, found ${pids.length} process(es): ${pids.join(', ')}`)
+      // Redis's: the one redis-server, or the Cluster's masters
+      const redisPids = redis.server ? [redis.server.process.pid!] : (redis.cluster?.nodes.map((x) => x.process.pid!) ?? [])
+      rss = rssPoller(pids)
+      const cpu0 = cpuMsAll(pids)
+      const redisCpu0 = redisPids.length ? cpuMsAll(redisPids) : NaN
       const client0 = process.cpuUsage()
       const machine0 = machineCpu()
-      const run = await blast(t, opts.n, opts.c, config)
+      const run = await blast(t, opts.n, opts.c, config, body)
       let e2eEnd = performance.now()
       if (run.sent > 0) {
         await Promise.race([sink.waitFor(base + run.sent, Math.max(120000, run.sent * 100)), death]).catch((err: Error) => {
@@ -457,8 +572,8 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
         e2eEnd = performance.now()
       }
       const mem = rss.stop()
-      const harakaCpu = cpuMs(pid) - cpu0
-      const redisCpu = redisPid ? cpuMs(redisPid) - redisCpu0 : NaN
+      const harakaCpu = cpuMsAll(pids) - cpu0
+      const redisCpu = redisPids.length ? cpuMsAll(redisPids) - redisCpu0 : NaN
       const clientCpu = process.cpuUsage(client0)
       const machine1 = machineCpu()
       const submitS = (run.lastOk - run.t0) / 1000
@@ -474,6 +589,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
         config,
         n: opts.n,
         c: opts.c,
+        size: opts.size,
         sent: run.sent,
         failures: run.failures,
         first_errors: run.errors,
@@ -489,6 +605,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
         hwm_rss_mib: round(mem.hwmMiB, 1),
         haraka_cpu_ms_per_msg: round(harakaCpu / Math.max(1, run.sent), 3),
         haraka_cpu_percent: round((harakaCpu / 10) / e2eS, 1),
+        haraka_processes: pids.length,
         redis_cpu_ms_per_msg: Number.isFinite(redisCpu) ? round(redisCpu / Math.max(1, run.sent), 3) : null,
         client_cpu_percent: round((clientCpu.user + clientCpu.system) / 1e4 / e2eS, 1),
         others_cpu_percent: machine0 && machine1
@@ -519,7 +636,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
       ok = run.failures === 0
       return result
     } finally {
-      t.close()
+      for (const x of t) x.close()
       rss?.stop()
     }
   } finally {
@@ -527,6 +644,158 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
     await untrack()
     if (ok && !opts.keep) fs.rmSync(haraka.dir, { recursive: true, force: true })
     else console.log(`   Haraka dir kept: ${haraka.dir}`)
+  }
+}
+
+// ---------- the matrix: BENCH_SIZES x BENCH_C ----------
+
+/** One cell of the matrix: a body size and a concurrency, the configurations it runs and their runs. */
+interface Cell {
+  size: number
+  c: number
+  n?: number
+  configs?: ConfigName[]
+  runs?: RunResult[]
+}
+
+/** Per round, f(a) / f(b) of the same round (the configurations of a round run seconds to minutes apart). */
+function pairedOf(runs: RunResult[], a: ConfigName, b: ConfigName, f: (r: RunResult) => number, digits = 2): number[] {
+  return runs.filter((r) => r.config === a).flatMap((ra) => {
+    const rb = runs.find((r) => r.config === b && r.round === ra.round)
+    return rb ? [round(f(ra) / f(rb), digits)] : []
+  })
+}
+
+/** Per configuration, the run with the median submitted rate. */
+function medianRuns(runs: RunResult[], configs: ConfigName[]): RunResult[] {
+  const out: RunResult[] = []
+  for (const config of configs) {
+    const rs = runs.filter((r) => r.config === config).sort((a, b) => a.submit_msgs_per_s - b.submit_msgs_per_s)
+    if (rs.length) out.push(rs[Math.floor((rs.length - 1) / 2)])
+  }
+  return out
+}
+
+/**
+ * A cell's figures against the targets of issue 14: Haraka CPU ms per message, posta / stock+nodelay, per round
+ * and their median (target <= 1.15x), and submitted msg/s, posta / stock+nodelay (median runs and per round,
+ * target >= 0.85x).
+ */
+function cellSummary(cell: Cell) {
+  const runs = cell.runs ?? []
+  const results = medianRuns(runs, cell.configs ?? [])
+  const p = results.find((r) => r.config === 'posta')
+  const sn = results.find((r) => r.config === 'stock+nodelay')
+  const perRound = {
+    cpu_posta_vs_stock_nodelay: pairedOf(runs, 'posta', 'stock+nodelay', (r) => r.haraka_cpu_ms_per_msg),
+    posta_vs_stock_nodelay: pairedOf(runs, 'posta', 'stock+nodelay', (r) => r.submit_msgs_per_s),
+    posta_vs_stock_nodelay_e2e: pairedOf(runs, 'posta', 'stock+nodelay', (r) => r.e2e_msgs_per_s),
+  }
+  const med = (v: number[]) => (v.length ? round(median(v), 2) : null)
+  const cpuMedian = (name: ConfigName) => {
+    const v = runs.filter((r) => r.config === name).map((r) => r.haraka_cpu_ms_per_msg)
+    return v.length ? median(v) : null
+  }
+  const ratios = {
+    cpu_posta_vs_stock_nodelay: med(perRound.cpu_posta_vs_stock_nodelay),
+    posta_vs_stock_nodelay: p && sn ? round(p.submit_msgs_per_s / sn.submit_msgs_per_s, 2) : null,
+    posta_vs_stock_nodelay_e2e: p && sn ? round(p.e2e_msgs_per_s / sn.e2e_msgs_per_s, 2) : null,
+    posta_vs_stock_nodelay_median_of_rounds: med(perRound.posta_vs_stock_nodelay),
+  }
+  return {
+    size: cell.size, c: cell.c, n: cell.n, configs: cell.configs,
+    haraka_cpu_ms_per_msg: { posta: cpuMedian('posta'), stock_nodelay: cpuMedian('stock+nodelay') },
+    results, runs, ratios, ratios_per_round: perRound,
+    targets: {
+      cpu_posta_vs_stock_nodelay: verdictMax(ratios.cpu_posta_vs_stock_nodelay, TARGETS.cpuVsNodelay),
+      posta_vs_stock_nodelay: verdictMin(ratios.posta_vs_stock_nodelay, TARGETS.vsNodelay),
+    },
+  }
+}
+
+const verdictMin = (v: number | null | undefined, target: number) => (v === null || v === undefined ? 'n/a' : v >= target ? 'MET' : 'MISSED')
+const verdictMax = (v: number | null | undefined, target: number) => (v === null || v === undefined ? 'n/a' : v <= target ? 'MET' : 'MISSED')
+
+// ---------- memory per idle connection ----------
+
+interface IdleResult {
+  config: ConfigName
+  sessions: number
+  /** sessions that got 235 to AUTH and were still open when the second RSS was read */
+  open_at_measurement: number
+  source_addresses: number
+  rss_before_mib: number
+  rss_after_mib: number
+  mib_per_1000_sessions: number
+  kib_per_session: number
+  open_seconds: number
+}
+
+/**
+ * `sessions` idle authenticated sessions against one Haraka: each connects, EHLO, STARTTLS, EHLO, AUTH PLAIN (235),
+ * then sends nothing. Haraka's VmRSS before (after one session has logged in and left, so TLS and AUTH code are
+ * loaded) and after all are open (and a 2-s settle); the difference per session. The sessions come from
+ * CONNS_PER_SOURCE per loopback address (127.0.1.x): posta-limits allows 50 open connections per client address.
+ * Successful logins are not rate-limited by posta-auth (its limits count failures); after the first, the AUTH cache
+ * answers without scrypt, as for any pooled client.
+ */
+async function idleBench(config: ConfigName, sessions: number, sink: FastSink): Promise<IdleResult> {
+  console.log(`\n== idle sessions: ${config}, ${sessions} authenticated sessions left open`)
+  const redis = await testRedis()
+  const closeRedis = track(`redis idle ${config}`, () => redis.close(), () => redis.server && killPid(redis.server.process))
+  const clients: SmtpClient[] = []
+  try {
+    const { haraka, creds } = await startConfig(config, redis, sink, true)
+    const untrack = track(`haraka idle ${config}`, () => haraka.stop(), () => killPid(haraka.process))
+    try {
+      const pid = haraka.process.pid!
+      const auth = `AUTH PLAIN ${plainResponse(creds.user, creds.pass)}`
+      const open = async (i: number) => {
+        const cl = await SmtpClient.connect({ port: haraka.submissionPort, localAddress: clientSource(Math.floor(i / CONNS_PER_SOURCE)), timeoutMs: 30000 })
+        clients.push(cl)
+        for (const [line, code] of [['EHLO bench.test', 250], ['STARTTLS', 220], ['EHLO bench.test', 250], [auth, 235]] as const) {
+          const r = line === 'STARTTLS' ? await cl.starttls() : await cl.send(line)
+          if (r.code !== code) throw new Error(`session ${i}: ${line.startsWith('AUTH') ? 'AUTH PLAIN' : line} answered ${r.raw}`)
+        }
+      }
+      // one session first, closed again: the first AUTH (scrypt, then cached) and TLS's first handshake are not counted
+      await open(0)
+      await clients.pop()!.close()
+      const gcThenRss = async () => {
+        haraka.process.kill('SIGUSR2')
+        await sleep(1000)
+        return readStatusKb(pid)
+      }
+      const before = await gcThenRss()
+      if (!before) throw new Error(`Haraka (${config}) is gone`)
+      const t0 = performance.now()
+      let next = 0
+      await Promise.all(Array.from({ length: 20 }, async () => {
+        while (next < sessions) await open(next++)
+      }))
+      const openS = (performance.now() - t0) / 1000
+      await sleep(1000)
+      const after = await gcThenRss()
+      if (!after) throw new Error(`Haraka (${config}) is gone`)
+      const stillOpen = clients.filter((cl) => !cl.closed).length
+      if (stillOpen !== sessions) throw new Error(`${sessions - stillOpen} of ${sessions} idle sessions were closed by Haraka before the measurement`)
+      const diffKb = after.rss - before.rss
+      const r: IdleResult = {
+        config, sessions, open_at_measurement: stillOpen, source_addresses: Math.ceil(sessions / CONNS_PER_SOURCE),
+        rss_before_mib: round(before.rss / 1024, 1), rss_after_mib: round(after.rss / 1024, 1),
+        mib_per_1000_sessions: round(((diffKb / 1024) * 1000) / sessions, 1), kib_per_session: round(diffKb / sessions, 1),
+        open_seconds: round(openS, 2),
+      }
+      console.log(`   ${sessions} sessions open in ${r.open_seconds} s from ${r.source_addresses} addresses; Haraka RSS ${r.rss_before_mib} -> ${r.rss_after_mib} MiB: ` +
+        `${r.mib_per_1000_sessions} MiB per 1,000 sessions, ${r.kib_per_session} KiB per session`)
+      return r
+    } finally {
+      await Promise.all(clients.map((cl) => cl.close()))
+      await untrack()
+      fs.rmSync(haraka.dir, { recursive: true, force: true })
+    }
+  } finally {
+    await closeRedis()
   }
 }
 
@@ -591,7 +860,9 @@ function quotaLatency(log: string): { windows: QuotaWindow[]; summary: Partial<R
 const STATS_FLUSH_MS = 1250
 /** A run is quiet when everything else on the machine used at most this % of one core during it. */
 const QUIET_OTHERS = 10
-const quotaOn = (config: ConfigName) => config === 'posta' || config === 'posta-pool5'
+const quotaOn = (config: ConfigName) => config.startsWith('posta') && config !== 'posta-noquota'
+/** Haraka's nodes in posta-nodes2 (smtp.ini nodes=): the box has 2 cores. */
+const NODES2 = 2
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 // ---------- the delivery ledger, in process ----------
@@ -751,11 +1022,24 @@ function pad(cells: string[][]): string {
 }
 
 async function main(): Promise<number> {
+  const benchT0 = performance.now()
   const n = intEnv('BENCH_N', 2000)
-  const c = intEnv('BENCH_C', 10)
+  const sizes = listEnv('BENCH_SIZES', [2048, 102400])
+  const cs = listEnv('BENCH_C', [10, 50])
+  // the first cell (first size, first C) is the one every section below reads; the others run MATRIX_CONFIGS
+  const size = sizes[0]
+  const c = cs[0]
+  const matrixConfigs = configsFromEnv('BENCH_MATRIX_CONFIGS', MATRIX_CONFIGS)
+  const matrixN = intEnv('BENCH_MATRIX_N', 1000)
+  const quotaC1N = intEnv('BENCH_QUOTA_C1_N', 300, 0)
+  const idleN = intEnv('BENCH_IDLE', 1000, 0)
+  const cells: Cell[] = sizes.flatMap((sz) => cs.map((cc) => ({ size: sz, c: cc })))
+  cells.forEach((cell, i) => {
+    cell.n = i === 0 ? n : matrixN
+    cell.configs = i === 0 ? configsFromEnv() : matrixConfigs
+  })
   const warmup = intEnv('BENCH_WARMUP', 50, 0)
   const keep = process.env.BENCH_KEEP === '1'
-  const configs = configsFromEnv()
   const rounds = intEnv('BENCH_ROUNDS', 3)
   const prime = process.env.BENCH_PRIME !== '0' && warmup > 0
   const ledgerN = intEnv('BENCH_LEDGER_N', 5000, 0)
@@ -769,7 +1053,9 @@ async function main(): Promise<number> {
     haraka: harakaVersion,
     platform: `${os.platform()} ${os.release()}`,
   }
-  console.log(`Posta submission benchmark: N=${n} C=${c} warm-up=${warmup}${prime ? ' (first message alone)' : ''} rounds=${rounds}, ~2 KB text body, one recipient per message`)
+  console.log(`Posta submission benchmark: N=${n} C=${c} warm-up=${warmup}${prime ? ' (first message alone)' : ''} rounds=${rounds}, ${size}-byte text body, one recipient per message`)
+  console.log(`matrix (BENCH_SIZES x BENCH_C): ${cells.map((x) => `${x.size} B at C=${x.c}: N=${x.n}, ${x.configs!.join(', ')}`).join('; ')}`)
+  console.log(`then: ledger ${ledgerN ? `${ledgerN} calls` : 'skipped'}; quota latency at C=1 ${quotaC1N ? `(posta, N=${quotaC1N})` : 'skipped'}; idle sessions ${idleN ? `${idleN} (posta, stock+nodelay)` : 'skipped'}`)
   const postaPlugins = fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'plugins'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
   console.log(`posta plugins (config/plugins): ${postaPlugins.join(', ')}`)
   const loadAtStart = os.loadavg()
@@ -790,19 +1076,47 @@ async function main(): Promise<number> {
   track('fast sink', () => sink.close(), () => {})
   console.log(`fast sink 127.0.0.1:${sink.port}; temp dir ${ownTmp}`)
 
-  const all: RunResult[] = []
   let runFailed = false
-  for (let round_ = 1; round_ <= rounds; round_++) {
-    if (rounds > 1) console.log(`\n### round ${round_}/${rounds}`)
-    for (const config of configs) {
+  const failed = (what: string, err: unknown) => {
+    runFailed = true
+    runFailedForCleanup = true
+    console.error(`   ${what} FAILED: ${(err as Error).message}`)
+  }
+  // cell by cell, the rounds of a cell interleave its configurations (the runs a per-round ratio pairs are close in time)
+  for (const [ci, cell] of cells.entries()) {
+    cell.runs = []
+    for (let round_ = 1; round_ <= rounds; round_++) {
+      console.log(`\n### cell ${ci + 1}/${cells.length} (${cell.size} B, C=${cell.c}, N=${cell.n})${rounds > 1 ? `, round ${round_}/${rounds}` : ''}`)
+      for (const config of cell.configs!) {
+        try {
+          const r = await runConfig(config, { n: cell.n!, c: cell.c, size: cell.size, warmup, prime, keep }, sink)
+          r.round = round_ // the same object: quotaWindowsOf is keyed by it
+          cell.runs.push(r)
+        } catch (err) {
+          failed(`${config} (${cell.size} B, C=${cell.c})`, err)
+        }
+      }
+    }
+  }
+  const all: RunResult[] = cells[0].runs!
+  const configs = cells[0].configs!
+  // the quota scripts' latency at C=1: one run of posta, one message at a time (no queueing in Haraka's event loop)
+  let quotaC1: RunResult | null = null
+  if (quotaC1N > 0) {
+    console.log(`\n### quota latency at C=1 (posta, ${size} B, N=${quotaC1N})`)
+    try {
+      quotaC1 = await runConfig('posta', { n: quotaC1N, c: 1, size, warmup, prime, keep }, sink)
+    } catch (err) {
+      failed('posta at C=1', err)
+    }
+  }
+  const idle: IdleResult[] = []
+  if (idleN > 0) {
+    for (const config of ['posta', 'stock+nodelay'] as const) {
       try {
-        const r = await runConfig(config, { n, c, warmup, prime, keep }, sink)
-        r.round = round_ // the same object: quotaWindowsOf is keyed by it
-        all.push(r)
+        idle.push(await idleBench(config, idleN, sink))
       } catch (err) {
-        runFailed = true
-        runFailedForCleanup = true
-        console.error(`   ${config} FAILED: ${(err as Error).message}`)
+        failed(`idle sessions (${config})`, err)
       }
     }
   }
@@ -820,11 +1134,8 @@ async function main(): Promise<number> {
 
   // per configuration: the run with the median submitted rate (rounds interleave the configurations, so
   // load from other processes on the machine hits all of them alike)
-  const results: RunResult[] = []
-  for (const config of configs) {
-    const runs = all.filter((r) => r.config === config).sort((a, b) => a.submit_msgs_per_s - b.submit_msgs_per_s)
-    if (runs.length) results.push(runs[Math.floor((runs.length - 1) / 2)])
-  }
+  const results = medianRuns(all, configs)
+  const fmtX = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : `${v}x`)
   const by = (name: ConfigName) => results.find((r) => r.config === name)
   console.log('\npeak RSS: max VmRSS polled every 100 ms during the measured run; VmHWM: since Haraka started (warm-up AUTH included)')
   console.log('others %: CPU of every other process on the machine during the measured run, in % of one core (of ' + machine.cpus * 100 + '): the noise')
@@ -835,13 +1146,22 @@ async function main(): Promise<number> {
     r.redis_cpu_ms_per_msg === null ? 'n/a' : r.redis_cpu_ms_per_msg.toFixed(2),
     r.others_cpu_percent === null ? 'n/a' : r.others_cpu_percent.toFixed(0),
   ]
-  if (rounds > 1) {
-    console.log(`All runs (N=${n}, C=${c}):`)
-    console.log(pad([header, ...all.map((r) => row(r, `${r.config} #${r.round}`))]))
-    console.log('')
+  const cellSummaries = cells.map(cellSummary)
+  for (const [ci, cell] of cells.entries()) {
+    const cs_ = cellSummaries[ci]
+    const what = `${cell.size} B, N=${cell.n}, C=${cell.c}`
+    if (rounds > 1) {
+      console.log(`All runs (${what}):`)
+      console.log(pad([header, ...(cell.runs ?? []).map((r) => row(r, `${r.config} #${r.round}`))]))
+      console.log('')
+    }
+    console.log(`Results (${what}, ${rounds > 1 ? `median of ${rounds} rounds, ` : ''}${machine.cpus} CPU(s), node ${machine.node}, Haraka ${machine.haraka})`)
+    console.log(pad([header, ...cs_.results.map((r) => row(r, r.config))]))
+    console.log(`  Haraka CPU ms/msg, posta / stock+nodelay, per round: ${cs_.ratios_per_round.cpu_posta_vs_stock_nodelay.map((x) => `${x}x`).join(', ') || 'n/a'}; ` +
+      `their median ${fmtX(cs_.ratios.cpu_posta_vs_stock_nodelay)}  (target <= ${TARGETS.cpuVsNodelay}x)   ${cs_.targets.cpu_posta_vs_stock_nodelay}`)
+    console.log(`  submitted msg/s, posta / stock+nodelay = ${fmtX(cs_.ratios.posta_vs_stock_nodelay)} (median runs; per round ${cs_.ratios_per_round.posta_vs_stock_nodelay.map((x) => `${x}x`).join(', ') || 'n/a'})  ` +
+      `(target >= ${TARGETS.vsNodelay}x)   ${cs_.targets.posta_vs_stock_nodelay}   [end-to-end ${fmtX(cs_.ratios.posta_vs_stock_nodelay_e2e)}]\n`)
   }
-  console.log(`Results (N=${n}, C=${c}, ${rounds > 1 ? `median of ${rounds} rounds, ` : ''}${machine.cpus} CPU(s), node ${machine.node}, Haraka ${machine.haraka})`)
-  console.log(pad([header, ...results.map((r) => row(r, r.config))]))
 
   const p = by('posta')
   const s = by('stock')
@@ -852,14 +1172,24 @@ async function main(): Promise<number> {
     posta_vs_stock_e2e: p && s ? round(p.e2e_msgs_per_s / s.e2e_msgs_per_s, 2) : null,
     posta_vs_stock_nodelay_e2e: p && sn ? round(p.e2e_msgs_per_s / sn.e2e_msgs_per_s, 2) : null,
   }
-  const fmtX = (v: number | null) => (v === null ? 'n/a' : `${v}x`)
-  const verdict = (v: number | null | undefined, target: number) => (v === null || v === undefined ? 'n/a' : v >= target ? 'MET' : 'MISSED')
+  const verdict = verdictMin
   const targets = {
     posta_vs_stock: verdict(ratios.posta_vs_stock, TARGETS.vsStock),
     posta_vs_stock_nodelay: verdict(ratios.posta_vs_stock_nodelay, TARGETS.vsNodelay),
     posta_msgs_per_s: verdict(p?.submit_msgs_per_s, TARGETS.postaMsgsPerS),
   }
-  console.log('\nTargets (submitted msg/s):')
+  const first = cellSummaries[0]
+  Object.assign(ratios, { cpu_posta_vs_stock_nodelay: first.ratios.cpu_posta_vs_stock_nodelay })
+  console.log('\nTargets:')
+  for (const x of cellSummaries) {
+    console.log(`  Haraka CPU per message: posta / stock+nodelay <= ${TARGETS.cpuVsNodelay}x (median of per-round ratios): ${x.size} B, C=${x.c}: ` +
+      `${fmtX(x.ratios.cpu_posta_vs_stock_nodelay)} [per round: ${x.ratios_per_round.cpu_posta_vs_stock_nodelay.map((v) => `${v}x`).join(', ') || 'n/a'}; ` +
+      `${x.haraka_cpu_ms_per_msg.posta ?? 'n/a'} vs ${x.haraka_cpu_ms_per_msg.stock_nodelay ?? 'n/a'} ms/msg]   ${x.targets.cpu_posta_vs_stock_nodelay}`)
+  }
+  for (const x of cellSummaries) {
+    console.log(`  Submission throughput posta / stock+nodelay >= ${TARGETS.vsNodelay}x: ${x.size} B, C=${x.c}: ${fmtX(x.ratios.posta_vs_stock_nodelay)}   ${x.targets.posta_vs_stock_nodelay}`)
+  }
+  console.log(`Earlier targets, ${size} B, C=${c} (submitted msg/s):`)
   console.log(`  posta / stock          = ${fmtX(ratios.posta_vs_stock)}  (target >= ${TARGETS.vsStock}x)   ${targets.posta_vs_stock}   [end-to-end ${fmtX(ratios.posta_vs_stock_e2e)}]`)
   console.log(`  posta / stock+nodelay  = ${fmtX(ratios.posta_vs_stock_nodelay)}  (target >= ${TARGETS.vsNodelay}x)   ${targets.posta_vs_stock_nodelay}   [end-to-end ${fmtX(ratios.posta_vs_stock_nodelay_e2e)}]`)
   console.log(`  posta into the durable outbound queue = ${p ? p.submit_msgs_per_s : 'n/a'} msg/s  (target >= ${TARGETS.postaMsgsPerS})   ${targets.posta_msgs_per_s}`)
@@ -876,9 +1206,9 @@ async function main(): Promise<number> {
   ratios.posta_vs_noquota = p && nq ? round(p.submit_msgs_per_s / nq.submit_msgs_per_s, 2) : null
   ratios.posta_vs_noquota_e2e = p && nq ? round(p.e2e_msgs_per_s / nq.e2e_msgs_per_s, 2) : null
   // the pool is judged end to end: the median end-to-end rate of each (the median run above is by submitted rate)
-  const e2eMedian = (name: ConfigName) => (runsOf(name).length ? median(runsOf(name).map((r) => r.e2e_msgs_per_s)) : null)
-  const e2eP = e2eMedian('posta')
-  const e2eP5 = e2eMedian('posta-pool5')
+  const e2eMedianOf = (name: ConfigName) => (runsOf(name).length ? median(runsOf(name).map((r) => r.e2e_msgs_per_s)) : null)
+  const e2eP = e2eMedianOf('posta')
+  const e2eP5 = e2eMedianOf('posta-pool5')
   ratios.pool5_vs_one_address_e2e = e2eP && e2eP5 ? round(e2eP5 / e2eP, 2) : null
   ratios.pool5_vs_one_address_submit = p && p5 ? round(p5.submit_msgs_per_s / p.submit_msgs_per_s, 2) : null
   // The same ratios over the quiet runs only: runs during which the rest of the machine used at most QUIET_OTHERS %
@@ -899,6 +1229,7 @@ async function main(): Promise<number> {
       ? `    quiet runs only (the rest of the machine <= ${QUIET_OTHERS}% of a core): ${a} ${q[a]} (${q.runs[a]} run(s)) / ${b} ${q[b]} (${q.runs[b]}) = ${q.ratio}x   ${verdict(q.ratio, target)}`
       : `    quiet runs only: n/a (no run of ${a} or ${b} with the rest of the machine <= ${QUIET_OTHERS}% of a core)`
   const perRound = {
+    cpu_posta_vs_stock_nodelay: first.ratios_per_round.cpu_posta_vs_stock_nodelay,
     posta_vs_noquota: paired('posta', 'posta-noquota', (r) => r.submit_msgs_per_s),
     pool5_vs_one_address_e2e: paired('posta-pool5', 'posta', (r) => r.e2e_msgs_per_s),
   }
@@ -968,6 +1299,66 @@ async function main(): Promise<number> {
     console.log(`    reserve: median p50 ${quotaAll.reserve_p50_ms} ms, max p99 ${quotaAll.reserve_p99_ms} ms;  commit: median p50 ${quotaAll.commit_p50_ms} ms, max p99 ${quotaAll.commit_p99_ms} ms`)
   } else if (p) console.log('  quota scripts: no "quota latency" line in the measured phase of posta (is posta-quota in config/plugins?)')
   if (quotaPool5) console.log(`    (posta-pool5, ${quotaPool5.windows} windows, n=${quotaPool5.reservations}: reserve p50 ${quotaPool5.reserve_p50_ms} / p99 ${quotaPool5.reserve_p99_ms} ms, commit p50 ${quotaPool5.commit_p50_ms} / p99 ${quotaPool5.commit_p99_ms} ms)`)
+  const quotaC1Summary = quotaC1 ? quotaSummary(quotaWindowsOf.get(quotaC1) ?? []) : null
+  if (quotaC1) {
+    console.log(quotaC1Summary
+      ? `    at C=1 (one run of posta, N=${quotaC1.n}, ${quotaC1Summary.windows} windows, n=${quotaC1Summary.reservations}): reserve p50 ${quotaC1Summary.reserve_p50_ms} / p99 ${quotaC1Summary.reserve_p99_ms} ms, commit p50 ${quotaC1Summary.commit_p50_ms} / p99 ${quotaC1Summary.commit_p99_ms} ms`
+      : '    at C=1: no "quota latency" line in the measured phase')
+  }
+  Object.assign(targets, {
+    reserve_p99: verdictMax(quotaAll?.reserve_p99_ms, TARGETS.reserveP99Ms),
+    reserve_p99_c1: verdictMax(quotaC1Summary?.reserve_p99_ms, TARGETS.reserveP99Ms),
+  })
+  console.log(`  reservation p99 < ${TARGETS.reserveP99Ms} ms (max of the one-second p99s): at C=${c} ${quotaAll ? `${quotaAll.reserve_p99_ms} ms` : 'n/a'}   ${t.reserve_p99}; ` +
+    `at C=1 ${quotaC1Summary ? `${quotaC1Summary.reserve_p99_ms} ms` : 'n/a'}   ${t.reserve_p99_c1}` +
+    ' (the plugin\'s figure includes the wait in Haraka\'s event loop: on a saturated box it measures the box)')
+
+  // Redis Cluster against one redis-server: the quota scripts' latency and the rate, posta's plugins alike
+  const pc = by('posta-cluster')
+  const quotaCluster = quotaSummary(runsOf('posta-cluster').flatMap((r) => quotaWindowsOf.get(r) ?? []))
+  const redisCluster = pc ? {
+    quota_latency: { posta: quotaAll, posta_cluster: quotaCluster },
+    reserve_p50_cluster_vs_single: quotaAll && quotaCluster && quotaAll.reserve_p50_ms > 0 ? round(quotaCluster.reserve_p50_ms / quotaAll.reserve_p50_ms, 2) : null,
+    submit_cluster_vs_single: p ? round(pc.submit_msgs_per_s / p.submit_msgs_per_s, 2) : null,
+    submit_per_round: paired('posta-cluster', 'posta', (r) => r.submit_msgs_per_s),
+    redis_cpu_ms_per_msg: { posta: p?.redis_cpu_ms_per_msg ?? null, posta_cluster: pc.redis_cpu_ms_per_msg },
+  } : null
+  if (redisCluster) {
+    console.log('\nRedis Cluster (posta-cluster: a 3-master Redis Cluster on loopback) against one redis-server (posta):')
+    const q = (x: ReturnType<typeof quotaSummary>) => (x ? `reserve p50 ${x.reserve_p50_ms} / p99 ${x.reserve_p99_ms} ms, commit p50 ${x.commit_p50_ms} / p99 ${x.commit_p99_ms} ms (${x.windows} windows, n=${x.reservations})` : 'n/a')
+    console.log(`  quota scripts: posta-cluster ${q(quotaCluster)}`)
+    console.log(`                 posta         ${q(quotaAll)}`)
+    console.log(`  reserve p50, Cluster / single = ${fmtX(redisCluster.reserve_p50_cluster_vs_single)}; submitted msg/s posta-cluster / posta = ${fmtX(redisCluster.submit_cluster_vs_single)}${list(redisCluster.submit_per_round)}`)
+    console.log(`  Redis CPU ms/msg (the Cluster: its three masters summed): posta-cluster ${redisCluster.redis_cpu_ms_per_msg.posta_cluster ?? 'n/a'}, posta ${p?.redis_cpu_ms_per_msg ?? 'n/a'}`)
+  }
+
+  // Haraka's cluster mode: two workers against one process, end to end (each worker has its own outbound queue)
+  const pn2 = by('posta-nodes2')
+  const e2eN2 = e2eMedianOf('posta-nodes2')
+  const e2eP1 = e2eMedianOf('posta')
+  const nodes2 = pn2 ? {
+    nodes: NODES2,
+    e2e_msgs_per_s: { nodes1: e2eP1, nodes2: e2eN2 },
+    e2e_nodes2_vs_nodes1: e2eN2 && e2eP1 ? round(e2eN2 / e2eP1, 2) : null,
+    e2e_per_round: paired('posta-nodes2', 'posta', (r) => r.e2e_msgs_per_s),
+    submit_nodes2_vs_nodes1: p ? round(pn2.submit_msgs_per_s / p.submit_msgs_per_s, 2) : null,
+    haraka_cpu_ms_per_msg: { nodes1: p?.haraka_cpu_ms_per_msg ?? null, nodes2: pn2.haraka_cpu_ms_per_msg },
+    haraka_processes: pn2.haraka_processes,
+  } : null
+  if (nodes2) {
+    console.log(`\nHaraka cluster mode (posta-nodes2: smtp.ini nodes=${NODES2}, a master and ${NODES2} workers) against one process (posta, nodes=0):`)
+    console.log(`  end-to-end msg/s: nodes=${NODES2} ${e2eN2 ?? 'n/a'} / nodes=1 ${e2eP1 ?? 'n/a'} = ${fmtX(nodes2.e2e_nodes2_vs_nodes1)} (medians over the rounds)${list(nodes2.e2e_per_round)}`)
+    console.log(`  submitted msg/s: ${fmtX(nodes2.submit_nodes2_vs_nodes1)}; Haraka CPU ms/msg (master and workers summed) ${nodes2.haraka_cpu_ms_per_msg.nodes2} vs ${p?.haraka_cpu_ms_per_msg ?? 'n/a'}; ${machine.cpus} CPU(s) for client, sink, Redis and Haraka together`)
+  }
+
+  if (idle.length) {
+    console.log(`\nMemory per idle connection (${idleN} sessions: STARTTLS + AUTH PLAIN, then nothing; Haraka VmRSS before and after):`)
+    console.log(pad([['config', 'sessions', 'addresses', 'RSS before MiB', 'RSS after MiB', 'MiB / 1,000 sessions', 'KiB / session'],
+      ...idle.map((x) => [x.config, String(x.sessions), String(x.source_addresses), String(x.rss_before_mib), String(x.rss_after_mib), String(x.mib_per_1000_sessions), String(x.kib_per_session)])]))
+    const ip = idle.find((x) => x.config === 'posta')
+    const isn = idle.find((x) => x.config === 'stock+nodelay')
+    if (ip && isn) console.log(`  posta - stock+nodelay: ${round(ip.kib_per_session - isn.kib_per_session, 1)} KiB per session`)
+  }
 
   console.log('\nPool cost (end to end: submitted and delivered to the sink):')
   const e2eRuns = (name: ConfigName) => (rounds > 1 ? ` [runs: ${runsOf(name).map((r) => r.e2e_msgs_per_s).join(' / ')}]` : '')
@@ -1000,12 +1391,16 @@ async function main(): Promise<number> {
         `~${round((p.e2e_msgs_per_s * pp.client_cpu_us_per_call) / 1e4, 1)}% of a core at its ${p.e2e_msgs_per_s} msg/s` : ''))
   }
 
-  const anyFailures = all.some((r) => r.failures > 0)
+  const anyFailures = [...cells.flatMap((x) => x.runs ?? []), ...(quotaC1 ? [quotaC1] : [])].some((r) => r.failures > 0)
   console.log(`\nload average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
   console.log(JSON.stringify({
-    bench: 'submit', date: new Date().toISOString(), machine, n, c, warmup, prime, rounds, posta_plugins: postaPlugins, load_at_start: loadAtStart,
-    load_at_end: os.loadavg(), results, runs: all, ratios, ratios_per_round: perRound, ratios_quiet_runs: quiet, targets,
-    quota_latency: { posta: quotaAll, posta_pool5: quotaPool5 }, pool: { ips: POOL5, active: 5, rounds: fromPoolAll }, cpu: { quota: cpuQuota, pool: cpuPool },
+    bench: 'submit', date: new Date().toISOString(), machine, n, c, size, sizes, concurrencies: cs, matrix_n: matrixN, matrix_configs: matrixConfigs,
+    warmup, prime, rounds, posta_plugins: postaPlugins, load_at_start: loadAtStart,
+    load_at_end: os.loadavg(), duration_seconds: round((performance.now() - benchT0) / 1000, 1), results, runs: all, ratios, ratios_per_round: perRound, ratios_quiet_runs: quiet, targets,
+    cells: cellSummaries,
+    quota_latency: { posta: quotaAll, posta_pool5: quotaPool5, posta_c1: quotaC1Summary, posta_cluster: quotaCluster },
+    quota_c1_run: quotaC1, redis_cluster: redisCluster, nodes2, idle: idle.length ? { sessions: idleN, per_source_address: CONNS_PER_SOURCE, results: idle } : null,
+    pool: { ips: POOL5, active: 5, rounds: fromPoolAll }, cpu: { quota: cpuQuota, pool: cpuPool },
     ledger: ledger ? { n: ledgerN, c: ledgerC, ...ledger } : null, ok: !runFailed && !anyFailures,
   }))
   if (runFailed || anyFailures) {

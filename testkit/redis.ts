@@ -14,6 +14,8 @@ export interface TestRedis {
   client: Redis
   /** The private server, when this test started one (null with REDIS_URL and with POSTA_TEST_REDIS=cluster). */
   server: RedisServer | null
+  /** The private Redis Cluster, when this one is (POSTA_TEST_REDIS=cluster or the `cluster` option), else null. */
+  cluster: TestCluster | null
   /** Stops the private server (to test Redis outages); no-op with REDIS_URL. */
   stop(): Promise<void>
   /** Starts the private server again on the same port. */
@@ -27,6 +29,8 @@ export interface TestRedis {
 export interface TestRedisOptions {
   /** Keep the data across stop() and restart() (append-only file), for outage tests under load. */
   persistent?: boolean
+  /** A private 3-master Redis Cluster, as POSTA_TEST_REDIS=cluster gives (a benchmark's Cluster configuration). */
+  cluster?: boolean
 }
 
 export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis> {
@@ -35,7 +39,7 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
   let port = 0
   let dir = ''
   let cluster: TestCluster | null = null
-  if (!url && process.env.POSTA_TEST_REDIS === 'cluster') {
+  if (!url && (opts.cluster || process.env.POSTA_TEST_REDIS === 'cluster')) {
     cluster = await startTestCluster()
     url = cluster.url
   } else if (!url) {
@@ -51,6 +55,7 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
     url,
     client,
     server,
+    cluster,
     async stop() {
       await t.server?.stop()
     },
