@@ -93,6 +93,8 @@ interface RunResult {
   others_cpu_percent: number | null
   steal_percent: number | null
   sink_connections: number
+  /** bytes the sink received per message of the measured phase (headers and body, as on the wire) */
+  sink_bytes_per_msg: number
   haraka_log_errors: number
   /** posta configs: the quota scripts' latency as the plugin measured it (stats_interval=1 lines). */
   quota_reserve_p50_ms?: number
@@ -550,6 +552,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
       await sleep(STATS_FLUSH_MS)
       const base = sink.messages
       const baseConns = sink.connections
+      const baseBytes = sink.bytes
       const baseFrom = { ...sink.messagesFrom }
       const logBase = haraka.log().length
       // Haraka's processes: the one process, or with nodes=2 the master and its workers (forked at start)
@@ -613,6 +616,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
           : null,
         steal_percent: machine0 && machine1 ? round((machine1.steal - machine0.steal) / 10 / e2eS, 1) : null,
         sink_connections: sink.connections - baseConns,
+        sink_bytes_per_msg: Math.round((sink.bytes - baseBytes) / Math.max(1, run.sent)),
         haraka_log_errors: (log.match(/\[(ERROR|CRIT|EMERG)\]/g) ?? []).length,
         ...quota.summary,
         delivered_from: deliveredFrom,
@@ -629,7 +633,9 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
           `Haraka CPU ${result.haraka_cpu_ms_per_msg} ms/msg (${result.haraka_cpu_percent}% of a core), Redis CPU ${result.redis_cpu_ms_per_msg ?? 'n/a'} ms/msg, ` +
           `client CPU ${result.client_cpu_percent}%; other processes ${result.others_cpu_percent ?? 'n/a'}% of a core, steal ${result.steal_percent ?? 'n/a'}%`,
       )
-      console.log(`   delivered from: ${Object.entries(deliveredFrom).map(([ip, k]) => `${ip} ${k}`).join(', ') || 'nothing'}` +
+      // a sink that lost part of each body would measure small messages: every delivery carries the whole body
+      if (run.sent > 0 && result.sink_bytes_per_msg < opts.size) throw new Error(`${config}: the sink received ${result.sink_bytes_per_msg} bytes per message, less than the ${opts.size}-byte body`)
+      console.log(`   sink: ${result.sink_bytes_per_msg} bytes per message; delivered from: ${Object.entries(deliveredFrom).map(([ip, k]) => `${ip} ${k}`).join(', ') || 'nothing'}` +
         (result.quota_windows ? `; quota latency lines: ${result.quota_windows} (${result.quota_samples} reservations): reserve p50 ${result.quota_reserve_p50_ms} ms, p99 ${result.quota_reserve_p99_ms} ms` : ''))
       if (run.errors.length) console.log(`   first errors: ${run.errors.join(' | ')}`)
       if (result.haraka_log_errors) console.log(`   Haraka logged ${result.haraka_log_errors} error line(s): ${haraka.logFile}`)
