@@ -1,7 +1,7 @@
 // `npm run bench`: submission throughput of Posta against stock Haraka on the same Haraka version, and what
 // Posta's quota, IP pool and delivery ledger cost.
 //
-// Five configurations run one after the other, each with its own private Redis, all into one fast SMTP sink:
+// Seven configurations run one after the other, each with its own private Redis, all into one fast SMTP sink:
 //   posta          the project as shipped (config/ and plugins), a CLI-made tenant, a static route to the sink,
 //                  an empty IP pool (one address)
 //   stock          stock Haraka: tls, auth/flat_file and a 3-line get_mx plugin routing to the same sink
@@ -9,20 +9,28 @@
 //   posta-noquota  posta with the posta-quota line taken out of config/plugins (the quota's cost)
 //   posta-pool5    posta with a pool of five loopback IPs 127.0.0.2-.6, all five active ([rotation] active=5):
 //                  the rotation's cost; the sink checks that every delivery came from a pool address
+//   posta-nodes2   posta in Haraka's cluster mode (smtp.ini nodes=2: a master and two workers), against posta's nodes=0
+//   posta-cluster  posta on a private 3-master Redis Cluster (testkit/cluster.ts, redis+cluster://): quota latency
 // The posta configurations run with posta-quota.ini stats_interval=1: the quota plugin logs its scripts' latency
 // every second, and the benchmark reads the lines written during the measured phase.
-// Each one gets a warm-up, then N messages (BENCH_N, default 2000) at concurrency C (BENCH_C, default 10) from a
-// nodemailer pool (STARTTLS, AUTH PLAIN). Every message goes through Haraka's durable outbound queue (one file,
-// fsync, per message) and is delivered to the sink. After the rounds, an in-process measurement of the delivery
-// ledger: BENCH_LEDGER_N recordAttempt calls against a Redis started like each run's, sequential and
-// BENCH_LEDGER_C at a time. It prints a table, the ratios against the targets and a JSON line; it exits non-zero
-// only when something fails to run (a run with failed messages included).
+// Each one gets a warm-up, then N messages (BENCH_N, default 2000) at concurrency C (the first of BENCH_C) from a
+// nodemailer pool (STARTTLS, AUTH PLAIN), with a body of the first of BENCH_SIZES bytes. The other cells of the
+// matrix BENCH_SIZES x BENCH_C (default 2048,102400 x 10,50) run BENCH_MATRIX_CONFIGS (posta, stock+nodelay) with
+// BENCH_MATRIX_N messages (1000); every cell reports Haraka CPU per message, posta / stock+nodelay, per round.
+// Every message goes through Haraka's durable outbound queue (one file, fsync, per message) and is delivered to the
+// sink. Then one run of posta at C=1 (BENCH_QUOTA_C1_N messages: the quota scripts' latency without concurrency),
+// the memory per idle connection (BENCH_IDLE authenticated sessions left open, posta and stock+nodelay: Haraka's
+// RSS before and after) and an in-process measurement of the delivery ledger: BENCH_LEDGER_N recordAttempt calls
+// against a Redis started like each run's, sequential and BENCH_LEDGER_C at a time. It prints tables, the ratios
+// against the targets and a JSON line; it exits non-zero only when something fails to run (a run with failed
+// messages included).
 //
 // With BENCH_ROUNDS=3 (the default) the configurations run interleaved three times and the table shows the
 // median run of each; every run is listed too.
-// Environment: BENCH_N, BENCH_C, BENCH_WARMUP (50), BENCH_PRIME (1: the warm-up's first message goes alone;
+// Environment: BENCH_N, BENCH_C, BENCH_SIZES, BENCH_MATRIX_CONFIGS, BENCH_MATRIX_N, BENCH_QUOTA_C1_N (300; 0 skips),
+// BENCH_IDLE (1000; 0 skips), BENCH_WARMUP (50), BENCH_PRIME (1: the warm-up's first message goes alone;
 // 0: the whole warm-up at C, a cold start under concurrency), BENCH_ROUNDS (3), BENCH_CONFIGS (comma list, default
-// all five), BENCH_LEDGER_N (5000; 0 skips the ledger measurement), BENCH_LEDGER_C (50),
+// all seven: the first cell's), BENCH_LEDGER_N (5000; 0 skips the ledger measurement), BENCH_LEDGER_C (50),
 // BENCH_KEEP=1 keeps each Haraka dir (log, queue) under the OS temp dir, REDIS_URL uses an existing Redis,
 // BENCH_PROFILE=<dir> has each Haraka write a V8 CPU profile into <dir>/<config> (bench/profile.ts sums them).
 import { randomUUID } from 'node:crypto'
