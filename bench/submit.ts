@@ -455,8 +455,9 @@ function withExtraPlugin(overrides: Record<string, string>, extraPlugins: Record
 
 async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink, gcPlugin = false): Promise<{ haraka: HarakaNode; creds: Creds }> {
   const extra = (o: Record<string, string>, e: Record<string, string>) => {
-    const x = gcPlugin ? withExtraPlugin(o, e, 'bench_gc', GC_PLUGIN) : { overrides: o, extraPlugins: e }
-    return withProfiler(x.overrides, x.extraPlugins, config)
+    // the idle-session Haraka is not profiled (its profile would land in the matrix run's directory)
+    if (gcPlugin) return withExtraPlugin(o, e, 'bench_gc', GC_PLUGIN)
+    return withProfiler(o, e, config)
   }
   if (config.startsWith('posta')) {
     const overrides = postaOverrides(config)
@@ -1404,6 +1405,18 @@ async function main(): Promise<number> {
       (p ? `; one call per delivery: ~${round(pp.client_cpu_us_per_call / 1000 / p.haraka_cpu_ms_per_msg * 100, 1)}% of posta's Haraka CPU per message (${p.haraka_cpu_ms_per_msg} ms), ` +
         `~${round((p.e2e_msgs_per_s * pp.client_cpu_us_per_call) / 1e4, 1)}% of a core at its ${p.e2e_msgs_per_s} msg/s` : ''))
   }
+
+  // issue 14's targets in one place (every figure above; n/a where its configuration or measurement did not run)
+  console.log('\nTargets of issue 14 (summary):')
+  for (const x of cellSummaries) {
+    console.log(`  Haraka CPU per message: posta / stock+nodelay <= ${TARGETS.cpuVsNodelay}x (median of per-round ratios), ${x.size} B, C=${x.c}: ${fmtX(x.ratios.cpu_posta_vs_stock_nodelay)}   ${x.targets.cpu_posta_vs_stock_nodelay}`)
+  }
+  for (const x of cellSummaries) {
+    console.log(`  Submission throughput posta / stock+nodelay >= ${TARGETS.vsNodelay}x, ${x.size} B, C=${x.c}: ${fmtX(x.ratios.posta_vs_stock_nodelay)}   ${x.targets.posta_vs_stock_nodelay}`)
+  }
+  console.log(`  Quota: posta / posta-noquota >= ${TARGETS.quotaRatio}x (submitted, median runs; ${size} B, C=${c}): ${fmtX(ratios.posta_vs_noquota)}   ${t.quota_cost}${list(perRound.posta_vs_noquota)}`)
+  console.log(`  Quota: reservation p99 < ${TARGETS.reserveP99Ms} ms: at C=${c} ${quotaAll ? `p50 ${quotaAll.reserve_p50_ms} / p99 ${quotaAll.reserve_p99_ms} ms` : 'n/a'}   ${t.reserve_p99}; ` +
+    `at C=1 ${quotaC1Summary ? `p50 ${quotaC1Summary.reserve_p50_ms} / p99 ${quotaC1Summary.reserve_p99_ms} ms` : 'n/a'}   ${t.reserve_p99_c1}`)
 
   const anyFailures = [...cells.flatMap((x) => x.runs ?? []), ...(quotaC1 ? [quotaC1] : [])].some((r) => r.failures > 0)
   console.log(`\nload average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`)
