@@ -117,6 +117,8 @@ interface RunResult {
   /** posta-pool5: deliveries that arrived from a pool address / all. */
   from_pool?: string
   round?: number
+  /** wall time of the run in s: Redis, Haraka and the tenant set up (`setup`), Haraka and Redis stopped (`stop`), all */
+  wall?: { setup: number; stop: number; total: number }
 }
 
 interface RunOpts {
@@ -502,6 +504,7 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink,
 
 async function runConfig(config: ConfigName, opts: RunOpts, sink: FastSink): Promise<RunResult> {
   console.log(`\n== ${config}: starting Redis and Haraka`)
+  const t0 = performance.now()
   // A Redis per run: no state (AUTH failure counters, quota usage) carries over from one run to the next.
   // posta-cluster: a private 3-master Redis Cluster (testkit/cluster.ts) in its place.
   const redis = await testRedis({ cluster: config === 'posta-cluster' })
@@ -509,15 +512,24 @@ async function runConfig(config: ConfigName, opts: RunOpts, sink: FastSink): Pro
     if (redis.server) killPid(redis.server.process)
     for (const node of redis.cluster?.nodes ?? []) killPid(node.process)
   })
+  let closed = false
   try {
-    return await runWith(config, opts, redis, sink)
-  } finally {
+    const r = await runWith(config, opts, redis, sink, t0)
+    const t1 = performance.now()
+    closed = true
     await closeRedis()
+    r.wall = { setup: r.wall!.setup, stop: round(r.wall!.stop + (performance.now() - t1) / 1000, 1), total: round((performance.now() - t0) / 1000, 1) }
+    console.log(`   wall: ${r.wall.total} s (setup ${r.wall.setup} s, stop ${r.wall.stop} s)`)
+    return r
+  } finally {
+    if (!closed) await closeRedis()
   }
 }
 
-async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink: FastSink): Promise<RunResult> {
+async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink: FastSink, t0: number): Promise<RunResult> {
   const { haraka, creds } = await startConfig(config, redis, sink)
+  const setupS = round((performance.now() - t0) / 1000, 1)
+  let result_: RunResult | null = null
   const pid = haraka.process.pid!
   console.log(`   Haraka pid ${pid}, dir ${haraka.dir}, submission port ${haraka.submissionPort}; ${redis.url}`)
   // a Haraka that dies mid-run (uncaught exception) fails the run at once instead of a long wait at the sink
@@ -649,6 +661,7 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
       if (run.errors.length) console.log(`   first errors: ${run.errors.join(' | ')}`)
       if (result.haraka_log_errors) console.log(`   Haraka logged ${result.haraka_log_errors} error line(s): ${haraka.logFile}`)
       ok = run.failures === 0
+      result_ = result
       return result
     } finally {
       for (const x of t) x.close()
@@ -656,7 +669,9 @@ async function runWith(config: ConfigName, opts: RunOpts, redis: TestRedis, sink
     }
   } finally {
     haraka.process.off('exit', onExit)
+    const s0 = performance.now()
     await untrack()
+    if (result_) (result_ as RunResult).wall = { setup: setupS, stop: round((performance.now() - s0) / 1000, 1), total: 0 }
     if (ok && !opts.keep) fs.rmSync(haraka.dir, { recursive: true, force: true })
     else console.log(`   Haraka dir kept: ${haraka.dir}`)
   }
@@ -1080,7 +1095,9 @@ async function main(): Promise<number> {
   // Everything this run writes (Haraka dirs with their queues, Redis dirs, the test TLS pair) goes into a private
   // temp dir: os.tmpdir() follows TMPDIR, and a cleanup of /tmp/posta-haraka-* by anything else on the machine
   // cannot pull a queue from under a running Haraka.
-  const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-bench-'))
+  // Not named posta-*: a cleanup of /tmp/posta-* by another job on the machine removed it mid-run once (every run
+  // after that failed with ENOENT).
+  const ownTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-submit-'))
   process.env.TMPDIR = ownTmp
   process.env.POSTA_KEEP_TEST_DIRS = '1' // HarakaNode.stop() leaves its dir: the benchmark removes it, or keeps a failed run's log
   track('temp dir', async () => {
