@@ -1011,10 +1011,11 @@ async function ledgerBench(n: number, c: number): Promise<LedgerResult> {
     for (let i = 0; i < dayN; i++) dayOf(new Date(Date.now() + i), opts.timeZone)
     const dayOfUs = ((performance.now() - d0) * 1000) / dayN
 
-    // the commands of one call, as recordAttempt builds its pipeline: per IP and hour 4 HINCRBY, EXPIRE, HSET of
-    // the last use; per tenant the day's HINCRBY and EXPIRE, the recent list's ZADD, two trims and EXPIRE; HSETNX
-    // of the domain (a tenant's first attempt to a domain adds one HINCRBY in a second round trip)
-    const commands = 6 + 6 + 1
+    // the commands of one call, as recordAttempt sends them (lib/ledger.ts): two scripts, sent together, one per
+    // hash tag: ledger_ip (the IP's hour hash: 4 HINCRBY, EXPIRE) and ledger_tenant (the day's HINCRBY and EXPIRE NX,
+    // the recent list's ZADD, two trims and EXPIRE, HSETNX of the domain); the pool IP's last use (HSET) at most once
+    // a second per IP; a tenant's first attempt to a domain adds one HINCRBY in a second round trip
+    const commands = 2
     const result: LedgerResult = {
       attempt: attempt(),
       sequential,
@@ -1029,7 +1030,7 @@ async function ledgerBench(n: number, c: number): Promise<LedgerResult> {
           `latency p50 ${ph.p50_us} µs, p99 ${ph.p99_us} µs, max ${ph.max_us} µs; CPU per call: this process ${ph.client_cpu_us_per_call} µs, redis-server ${ph.redis_cpu_us_per_call ?? 'n/a'} µs`,
       )
     }
-    console.log(`   for scale: PING p50 ${result.ping_p50_us} µs on the same client; dayOf() ${result.day_of_us} µs per call; ${commands} Redis commands per recordAttempt, one pipeline`)
+    console.log(`   for scale: PING p50 ${result.ping_p50_us} µs on the same client; dayOf() ${result.day_of_us} µs per call; ${commands} Redis script calls per recordAttempt (ledger_ip, ledger_tenant), sent together`)
     return result
   } finally {
     client.disconnect()
