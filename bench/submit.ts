@@ -51,7 +51,7 @@ import { plainResponse, SmtpClient } from '../testkit/smtp-client'
 import { PROJECT_ROOT, setIniMain } from '../service/haraka-dir'
 import { freePort } from '../service/redis-server'
 
-type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5' | 'posta-nodes2' | 'posta-cluster'
+type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5' | 'posta-nodes2' | 'posta-cluster' | `posta-without:${string}`
 /**
  * posta: the project as shipped, one address (empty pool). stock / stock+nodelay: the baselines.
  * posta-noquota: posta without posta-quota (the quota's cost). posta-pool5: posta with a pool of five loopback
@@ -145,7 +145,13 @@ function configsFromEnv(name = 'BENCH_CONFIGS', dflt = ALL_CONFIGS): ConfigName[
   const raw = process.env[name]
   if (raw === undefined || raw.trim() === '') return dflt
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean)
-  for (const c of list) if (!ALL_CONFIGS.includes(c as ConfigName)) throw new Error(`${name}: unknown configuration "${c}" (use ${ALL_CONFIGS.join(', ')})`)
+  for (const c of list) {
+    if (c.startsWith('posta-without:')) {
+      withoutPlugins(c as ConfigName) // throws for a plugin config/plugins does not list
+      continue
+    }
+    if (!ALL_CONFIGS.includes(c as ConfigName)) throw new Error(`${name}: unknown configuration "${c}" (use ${ALL_CONFIGS.join(', ')}, or posta-without:<plugin>[+<plugin>...])`)
+  }
   return list as ConfigName[]
 }
 
@@ -402,9 +408,29 @@ function projectPluginsWithoutMonitor(): string {
 }
 
 /** Config files the posta configurations write over the project's (whole files, as startHaraka's overrides do). */
+/**
+ * `posta-without:<plugin>[+<plugin>...]`: posta with those lines of config/plugins commented out, to measure what each
+ * plugin costs (an ablation: e.g. posta-without:posta-metrics, posta-without:posta-dkim+dkim). Plugins the relay
+ * cannot do without (posta-relay, posta-outbound: no tenant, no route to the sink) make the run fail, not lie.
+ */
+function withoutPlugins(config: ConfigName): string | null {
+  if (!config.startsWith('posta-without:')) return null
+  const names = config.slice('posta-without:'.length).split('+').filter(Boolean)
+  let plugins = projectPluginsWithoutMonitor()
+  if (!names.length) throw new Error(`${config}: name the plugins to leave out, e.g. posta-without:posta-metrics`)
+  for (const n of names) {
+    const re = new RegExp(`^${n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\s*$`, 'm')
+    if (!re.test(plugins)) throw new Error(`${config}: config/plugins does not list ${n}`)
+    plugins = plugins.replace(re, `# ${n} (taken out by the benchmark: ${config})`)
+  }
+  return plugins
+}
+
 function postaOverrides(config: ConfigName): Record<string, string> {
   // every posta configuration: the quota plugin logs its scripts' latency every second
   const overrides: Record<string, string> = { 'posta-quota.ini': withSetting('posta-quota.ini', 'stats_interval', '1') }
+  const without = withoutPlugins(config)
+  if (without !== null) overrides.plugins = without
   if (config === 'posta-noquota') {
     const plugins = projectPluginsWithoutMonitor()
     if (!/^posta-quota\s*$/m.test(plugins)) throw new Error('config/plugins does not list posta-quota: posta-noquota would measure nothing')
