@@ -115,9 +115,25 @@ function clusterOptions(base: RedisOptions, extra: RedisOptions, cluster: Cluste
 /** A READONLY reply means a Sentinel failover demoted the server we talk to: reconnect (Sentinel names the new master). */
 const reconnectOnReadonly = (err: Error) => err.message.startsWith('READONLY')
 
-function connect(url: string, single: RedisOptions, cluster: ClusterOptions, extra: RedisOptions): RedisClient {
+/**
+ * ioredis opens a Cluster's connection to a node only when a command is first sent there, and that command's
+ * timeout runs during the connect, the ready check and, for a script, EVALSHA, NOSCRIPT and EVAL. On the hot path
+ * (500 ms, an event loop busy with TLS handshakes) the first AUTH of a Haraka process then timed out now and then (a
+ * `454`). Connect each node as soon as the client learns of it (at start, and after a slot move or a failover adds one).
+ */
+function connectEveryNode(cluster: Cluster): Cluster {
+  cluster.on('+node', (node: Redis) => {
+    if (node.status === 'wait') node.connect().catch(() => {}) // a failure is the node's 'error', seen by the Cluster
+  })
+  return cluster
+}
+
+function connect(url: string, single: RedisOptions, cluster: ClusterOptions, extra: RedisOptions, eagerNodes = false): RedisClient {
   const t = parseRedisUrl(url)
-  if (t.kind === 'cluster') return new Cluster(t.nodes, clusterOptions(t.options, extra, cluster))
+  if (t.kind === 'cluster') {
+    const c = new Cluster(t.nodes, clusterOptions(t.options, extra, cluster))
+    return eagerNodes ? connectEveryNode(c) : c
+  }
   const sentinel: RedisOptions = t.kind === 'sentinel' ? { role: 'master', failoverDetector: true, reconnectOnError: reconnectOnReadonly } : {}
   return new Redis({ ...t.options, ...sentinel, ...single, ...extra })
 }
@@ -135,6 +151,7 @@ export function connectHotPath(url: string, extra: RedisOptions = {}): RedisClie
     { ...node, enableOfflineQueue: false, enableAutoPipelining: true, retryStrategy },
     { enableOfflineQueue: false, enableAutoPipelining: true, clusterRetryStrategy: retryStrategy, retryDelayOnFailover: 100, retryDelayOnClusterDown: 100, slotsRefreshTimeout: 2000, redisOptions: node },
     extra,
+    true,
   )
 }
 

@@ -3,6 +3,8 @@
 import { strict as assert } from 'node:assert'
 import { Cluster } from 'ioredis'
 import { connectHotPath, connectTool, describeRedisUrl, parseRedisUrl, redisOptionsFromUrl } from '../lib/redis'
+import { waitFor } from '../service/redis-server'
+import { startTestCluster, type TestCluster } from '../testkit/cluster'
 
 describe('redis: REDIS_URL forms', () => {
   it('a single server: redis://, rediss://, unix:// and a bare socket path', () => {
@@ -56,6 +58,45 @@ describe('redis: REDIS_URL forms', () => {
     } finally {
       cluster.disconnect()
       sentinel.disconnect()
+    }
+  })
+})
+
+describe('redis: the hot-path client on a real 3-master Cluster', function () {
+  this.timeout(60000)
+  let cluster: TestCluster
+  before(async () => {
+    cluster = await startTestCluster()
+  })
+  after(async () => {
+    await cluster?.close()
+  })
+
+  const masters = (c: Cluster) => c.nodes('master').map((n) => n.status)
+  const allReady = (c: Cluster) => async () => masters(c).length === 3 && masters(c).every((s) => s === 'ready')
+
+  // ioredis connects to a Cluster node only when a command is first sent there, and that command's 500 ms timeout
+  // ran during the connect: the first AUTH of a busy Haraka process got a 454 now and then (issue 13).
+  it('connects to every master before any command is sent, and again to a node whose connection was lost', async () => {
+    const hot = connectHotPath(cluster.url) as Cluster
+    const tool = connectTool(cluster.url) as Cluster
+    hot.on('error', () => {})
+    tool.on('error', () => {})
+    try {
+      assert.ok(hot instanceof Cluster)
+      await waitFor(allReady(hot), 'the hot-path client to connect to the three masters')
+      await tool.connect()
+      assert.ok(masters(tool).includes('wait'), 'a tool client still connects to a node on first use (the test can tell)')
+      // a node connection lost: the next command is redirected (MOVED) and the node, added again, connected at once
+      hot.nodes('master')[0].disconnect()
+      await waitFor(async () => hot.nodes('master').length === 2, 'the lost node to leave the pool')
+      // one key at a time, in slot after slot, until one is the lost node's: its MOVED reply makes the client
+      // read the slots again, which adds the node back
+      for (let i = 0; i < 64 && hot.nodes('master').length < 3; i++) await hot.set(`posta:test:{${i}}`, '1').catch(() => null)
+      await waitFor(allReady(hot), 'the lost node to be connected again')
+    } finally {
+      hot.disconnect()
+      tool.disconnect()
     }
   })
 })
