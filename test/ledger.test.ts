@@ -7,7 +7,7 @@ import { keys } from '../lib/keys'
 import { DEFAULT_LEDGER, deliveryCounts, hourOf, hoursBetween, ipTraffic, recentAttempts, recordAttempt, resultField, type Attempt, type LedgerOptions } from '../lib/ledger'
 import { DEFAULT_QUOTA } from '../lib/quota'
 import type { RedisClient } from '../lib/redis'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { delKeys, scanKeys, testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 
 const O: LedgerOptions = { timeZone: 'Europe/Rome', hourlyDays: 30, rawDays: 7, recentMax: 5 }
 const DAY = 86400000
@@ -27,23 +27,10 @@ describe('ledger and investigations (real Redis)', () => {
     if (redis && ips.length) {
       await redis.hdel(keys.poolLastUse(), ...ips)
       const own: string[] = []
-      for (const pattern of [...ips.map((ip) => keys.ledgerIpHour(ip, '*')), ...tenants.map((t) => keys.usageDay(t, '*'))]) {
-        let cursor = '0'
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-          own.push(...found)
-          cursor = next
-        } while (cursor !== '0')
+      for (const pattern of [...ips.map((ip) => keys.ledgerIpHour(ip, '*')), ...tenants.flatMap((t) => [keys.usageDay(t, '*'), keys.ledgerDeferred(t, '*')])]) {
+        own.push(...(await scanKeys(redis, pattern)))
       }
-      for (const t of tenants) {
-        let cursor = '0'
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', keys.ledgerDeferred(t, '*'), 'COUNT', 1000)
-          own.push(...found)
-          cursor = next
-        } while (cursor !== '0')
-      }
-      await redis.del(...own, ...tenants.flatMap((t) => [keys.ledgerRecent(t), keys.ledgerDomains(t)]))
+      await delKeys(redis, [...own, ...tenants.flatMap((t) => [keys.ledgerRecent(t), keys.ledgerDomains(t)])])
     }
     await r?.close()
   })
@@ -141,8 +128,9 @@ describe('ledger and investigations (real Redis)', () => {
       await recordAttempt(redis, attempt({ tenant: '', ip: source, size: 700, rcpts: 1, domain: 'elsewhere.example' }), O)
       const { tenants: rows } = await ipTraffic(redis, source, new Date('2026-11-27T14:00:00Z'), new Date('2026-11-27T14:00:00Z'))
       assert.deepEqual(rows, [{ tenant: '-', attempts: 2, delivered: 1, deferred: 0, bounced: 1, bytes: 2800, rcpts: 4, newdomains: 0, dsn_attempts: 0, dsn_delivered: 0 }])
-      assert.equal(await redis.exists(keys.usageDay('-', '2026-11-27'), keys.ledgerRecent('-'), keys.ledgerDomains('-')), 0)
-      assert.equal(await redis.exists(keys.usageDay('', '2026-11-27'), keys.ledgerRecent(''), keys.ledgerDomains('')), 0)
+      for (const t of ['-', '']) {
+        for (const k of [keys.usageDay(t, '2026-11-27'), keys.ledgerRecent(t), keys.ledgerDomains(t)]) assert.equal(await redis.exists(k), 0, k)
+      }
     })
 
     it('counts delivered, deferred and bounced recipients in the tenant\'s day hash, by the local day', async () => {

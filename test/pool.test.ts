@@ -11,7 +11,7 @@ import {
 } from '../lib/pool'
 import type { RedisClient } from '../lib/redis'
 import { activeIps, DEFAULT_ROTATION, slotAt, type RotationOptions } from '../lib/rotation'
-import { testRedis, type TestRedis } from '../testkit/redis'
+import { delKeys, testRedis, type TestRedis } from '../testkit/redis'
 
 const O: RotationOptions = { ...DEFAULT_ROTATION, timeZone: 'Europe/Rome' }
 const rnd = (n: number) => Math.floor(Math.random() * n)
@@ -43,7 +43,7 @@ describe('pool (real Redis)', () => {
     if (redis && mine.length) {
       await redis.hdel(keys.pool(), ...mine)
       await redis.hdel(keys.poolLastUse(), ...mine)
-      await redis.del(...mine.map((ip) => keys.ipHistory(ip)))
+      await delKeys(redis, mine.map((ip) => keys.ipHistory(ip)))
       await redis.incr(keys.poolVersion())
     }
     await r?.close()

@@ -89,27 +89,48 @@ export interface TestCluster {
   /** redis+cluster://127.0.0.1:<port>,... */
   url: string
   nodes: RedisProcess[]
+  /** Stops every node (an outage of the whole Cluster); restart() brings them back. */
+  stop(): Promise<void>
+  /** Starts the stopped nodes again on their ports (their nodes.conf keeps the slots) and waits for cluster_state:ok. */
+  restart(): Promise<void>
   close(): Promise<void>
 }
 
+export interface TestClusterOptions {
+  /** Keep the data across stop() and restart() (an append-only file per node). */
+  persistent?: boolean
+}
+
 /** Starts a 3-master Redis Cluster on loopback (no replicas) and waits until every node says cluster_state:ok. */
-export async function startTestCluster(masters = 3): Promise<TestCluster> {
+export async function startTestCluster(masters = 3, opts: TestClusterOptions = {}): Promise<TestCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-cluster-'))
   const taken = new Set<number>()
   const nodes: RedisProcess[] = []
-  const close = async () => {
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', ...(opts.persistent ? ['--appendonly', 'yes'] : [])]
+  const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop()))
+  }
+  const clusterOk = () => waitFor(async () => nodes.every((n) => /cluster_state:ok/.test(redisCli(['-p', String(n.port), 'cluster', 'info']))), 'the cluster to be ok', 30000)
+  const close = async () => {
+    await stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
     for (let i = 0; i < masters; i++) {
       const port = await clusterPort(taken)
-      nodes.push(await spawnRedis(path.join(dir, String(port)), port, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']))
+      nodes.push(await spawnRedis(path.join(dir, String(port)), port, args))
     }
     const addrs = nodes.map((n) => `127.0.0.1:${n.port}`)
     redisCli(['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'])
-    await waitFor(async () => nodes.every((n) => /cluster_state:ok/.test(redisCli(['-p', String(n.port), 'cluster', 'info']))), 'the cluster to be ok', 30000)
-    return { url: `redis+cluster://${addrs.join(',')}`, nodes, close }
+    await clusterOk()
+    const restart = async () => {
+      for (let i = 0; i < nodes.length; i++) {
+        if (nodes[i].process.exitCode === null && nodes[i].process.signalCode === null) continue
+        nodes[i] = await spawnRedis(path.join(dir, String(nodes[i].port)), nodes[i].port, args)
+      }
+      await clusterOk()
+    }
+    return { url: `redis+cluster://${addrs.join(',')}`, nodes, stop, restart, close }
   } catch (err) {
     await close()
     throw err

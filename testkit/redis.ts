@@ -4,6 +4,7 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { Cluster } from 'ioredis'
 import type { RedisClient as Redis } from '../lib/redis'
 import { connectTool } from '../lib/redis'
 import { freePort, startRedisServer, type RedisServer } from '../service/redis-server'
@@ -16,11 +17,11 @@ export interface TestRedis {
   server: RedisServer | null
   /** The private Redis Cluster, when this one is (POSTA_TEST_REDIS=cluster or the `cluster` option), else null. */
   cluster: TestCluster | null
-  /** Stops the private server (to test Redis outages); no-op with REDIS_URL. */
+  /** Stops the private server, or every node of the private Cluster (to test Redis outages); no-op with REDIS_URL. */
   stop(): Promise<void>
-  /** Starts the private server again on the same port. */
+  /** Starts the private server (or the Cluster's nodes) again on the same ports. */
   restart(): Promise<void>
-  /** Freezes the private server (SIGSTOP: connections stay open, nothing is answered) until thaw(). */
+  /** Freezes the private server (SIGSTOP: connections stay open, nothing is answered) until thaw(); not the Cluster. */
   freeze(): void
   thaw(): void
   close(): Promise<void>
@@ -40,7 +41,7 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
   let dir = ''
   let cluster: TestCluster | null = null
   if (!url && (opts.cluster || process.env.POSTA_TEST_REDIS === 'cluster')) {
-    cluster = await startTestCluster()
+    cluster = await startTestCluster(3, { persistent: opts.persistent })
     url = cluster.url
   } else if (!url) {
     port = await freePort()
@@ -58,8 +59,10 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
     cluster,
     async stop() {
       await t.server?.stop()
+      await cluster?.stop()
     },
     async restart() {
+      if (cluster) return cluster.restart()
       if (!dir) return
       t.server = await startRedisServer({ dir, port, persistent: opts.persistent })
     },
@@ -78,6 +81,28 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
     },
   }
   return t
+}
+
+/**
+ * Every key matching a SCAN pattern. On a Cluster a SCAN (or KEYS) sees one node only: each master is scanned.
+ */
+export async function scanKeys(client: Redis, pattern: string): Promise<string[]> {
+  const found = new Set<string>()
+  const servers = client instanceof Cluster ? client.nodes('master') : [client]
+  for (const server of servers) {
+    let cursor = '0'
+    do {
+      const [next, batch] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      for (const k of batch) found.add(k)
+      cursor = next
+    } while (cursor !== '0')
+  }
+  return [...found]
+}
+
+/** Deletes keys one command each (a DEL of several keys is refused on a Cluster when their slots differ). */
+export async function delKeys(client: Redis, keys: string[]): Promise<void> {
+  await Promise.all(keys.map((k) => client.del(k)))
 }
 
 /** A name no other test run uses, for tenants and packages in a shared Redis. */
