@@ -4,7 +4,7 @@ import { keys } from '../lib/keys'
 import { monthOf } from '../lib/period'
 import { posta } from '../testkit/cli'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
-import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
+import { saveAll, testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { startSink, type Sink } from '../testkit/sink'
 import { plainResponse, SmtpClient, type SmtpReply } from '../testkit/smtp-client'
 
@@ -215,12 +215,12 @@ describe('monthly traffic quota end to end', function () {
   })
 
   it('answers 451 4.3.0 at once while Redis is down, and sending resumes by itself when it returns', async function () {
-    if (!redis.server) this.skip() // with an external REDIS_URL the test cannot stop Redis
+    if (!redis.server && !redis.cluster) this.skip() // with an external REDIS_URL the test cannot stop Redis
     const t = await tenant(1_000_000)
     const c = await login(a, t)
     assert.equal((await send(c, [`d@${domain}`], message('before'))).code, 250)
     await countedMessages(t.slug, 1) // the commit follows the 250
-    await redis.client.save() // the test Redis keeps nothing on disk by itself; the restart must find the tenant
+    await saveAll(redis.client) // the test Redis keeps nothing on disk by itself; the restart must find the tenant
     await redis.stop()
     const t0 = Date.now()
     const down = await send(c, [`d@${domain}`], message('during'))

@@ -100,6 +100,11 @@ export async function scanKeys(client: Redis, pattern: string): Promise<string[]
   return [...found]
 }
 
+/** SAVE on the server, or on every master of a Cluster (a restart then finds the data without an append-only file). */
+export async function saveAll(client: Redis): Promise<void> {
+  await Promise.all((client instanceof Cluster ? client.nodes('master') : [client]).map((server) => server.save()))
+}
+
 /** Deletes keys one command each (a DEL of several keys is refused on a Cluster when their slots differ). */
 export async function delKeys(client: Redis, keys: string[]): Promise<void> {
   await Promise.all(keys.map((k) => client.del(k)))
