@@ -436,7 +436,7 @@ describe('spamtraps, bans and suppression end to end', function () {
   })
 
   it('answers 451 at once, never acceptance, while Redis is unreachable', async function () {
-    if (!redis.server) this.skip() // with an external REDIS_URL the test cannot stop Redis
+    if (!redis.server && !redis.cluster) this.skip() // with an external REDIS_URL the test cannot stop Redis
     const t = await tenant()
     const c = await login(t)
     const d = await login(t)
