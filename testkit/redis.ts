@@ -88,8 +88,7 @@ export async function testRedis(opts: TestRedisOptions = {}): Promise<TestRedis>
  */
 export async function scanKeys(client: Redis, pattern: string): Promise<string[]> {
   const found = new Set<string>()
-  const servers = client instanceof Cluster ? client.nodes('master') : [client]
-  for (const server of servers) {
+  for (const server of serversOf(client)) {
     let cursor = '0'
     do {
       const [next, batch] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
@@ -100,9 +99,14 @@ export async function scanKeys(client: Redis, pattern: string): Promise<string[]
   return [...found]
 }
 
+/** The servers behind a client: itself, or every master of a Cluster (INFO, SCRIPT, SAVE answer for one node). */
+export function serversOf(client: Redis): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client]
+}
+
 /** SAVE on the server, or on every master of a Cluster (a restart then finds the data without an append-only file). */
 export async function saveAll(client: Redis): Promise<void> {
-  await Promise.all((client instanceof Cluster ? client.nodes('master') : [client]).map((server) => server.save()))
+  await Promise.all(serversOf(client).map((server) => server.save()))
 }
 
 /** Deletes keys one command each (a DEL of several keys is refused on a Cluster when their slots differ). */
