@@ -123,6 +123,9 @@ export const QUOTA_INI = schema({
       reservation_seconds: duration(600, 1, 86400, 'seconds'),
       committed_days: duration(7, 1, 365, 'days'),
       commit_retry_seconds: duration(30, 1, 3600, 'seconds'),
+      // a Sentinel set only (docs/redis.md); 0 = no WAIT
+      replica_wait_ms: duration(500, 0, 10_000, 'milliseconds'),
+      replica_hold_seconds: duration(60, 1, 86400, 'seconds'),
       retention_days: duration(400, 1, 3650, 'days'),
       stats_interval: duration(300, 0, 86400, 'seconds'),
     },

@@ -58,6 +58,8 @@ export const keys = {
   monitorIp: (ip: string) => `${P}monitor:ip:${ip}`,
   /** Claimed by the one node that runs the cycle of this interval window. */
   monitorCycle: (window: number) => `${P}monitor:cycle:${window}`,
+  /** STRING a node writes before its WAIT that confirms its quota commits reached a replica (Sentinel only; expires). */
+  replicaCheck: (node: string) => `${P}replica-check:${node}`,
   /** LIST of JSON summaries of recent cycles, newest first. */
   monitorCycles: () => `${P}monitor:cycles`,
   /** JSON of one investigation. */

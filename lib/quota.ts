@@ -2,6 +2,7 @@
 // package allowance (plus any top-up) for the calendar month in the service's time zone.
 // Reserve at end of DATA (one Lua script), commit once queued (idempotent: again at delivery when the hand-off's
 // commit was lost), release otherwise; see docs/quota.md.
+import { Cluster, Command } from 'ioredis'
 import type { RedisClient as Redis } from './redis'
 import { InputError } from './errors'
 import { keys } from './keys'
@@ -55,6 +56,8 @@ export interface CommitResult {
   limit: number
   /** Thresholds (percent) this message crossed for the first time this month. */
   crossed: number[]
+  /** host:port of the server that answered (a single server or Sentinel master; none on a Cluster): see replicaConfirmer. */
+  server?: string
 }
 
 function usageTtlSeconds(at: Date, o: QuotaOptions): number {
@@ -96,7 +99,63 @@ export async function commit(redis: Redis, o: QuotaOptions, r: Reservation, now 
     [keys.tenant(r.tenant), keys.usageMonth(r.tenant, r.month), keys.reservations(r.tenant, r.month), keys.committed(r.tenant, r.id), keys.usageDay(r.tenant, r.day)],
     [r.id, r.bytes, r.recipients, usageTtlSeconds(now, o), Math.ceil(o.committedMs / 1000), o.thresholds.join(',')],
   )
-  return { counted: res[0] === 1, used: res[1], limit: res[2], crossed: res.slice(3) }
+  return { counted: res[0] === 1, used: res[1], limit: res[2], crossed: res.slice(3), server: serverOf(redis) }
+}
+
+/** Where a single-server (or Sentinel) client is connected now, as host:port; none on a Cluster or unconnected. */
+function serverOf(redis: Redis): string | undefined {
+  if (redis instanceof Cluster || !redis.stream) return undefined
+  const s = redis.stream as { remoteAddress?: string; remotePort?: number }
+  return s.remoteAddress && s.remotePort ? `${s.remoteAddress}:${s.remotePort}` : undefined
+}
+
+export type Confirmation = { confirmed: true; replicas: number } | { confirmed: false; replicas: number; why: string }
+
+/**
+ * Confirms that quota commits reached a replica, for a Sentinel set: an orderly failover promotes the replica while
+ * the old master still acknowledges writes for a few seconds, writes its resync then drops (docs/redis.md).
+ * `own` is a client of its own, never the hot path's: WAIT blocks the connection it runs on, and a WAIT that waits
+ * for an absent replica would hold every command queued behind it. A round writes one key on `own` (after the
+ * commits it confirms were answered: the replication stream is one sequence, so a replica that has this write has
+ * theirs), then `WAIT 1 <timeoutMs>`; the commits answered meanwhile go in the next round. Not confirmed: no replica
+ * answered in time (a single server, which has none, always ends so), a command failed, `own` reconnected during
+ * the round, or it talks to another server than the one that answered the commit (one side followed a failover).
+ */
+export function replicaConfirmer(own: Redis, node: string, timeoutMs: number): (c: Pick<CommitResult, 'server'>) => Promise<Confirmation> {
+  let waiting: { server?: string; resolve: (c: Confirmation) => void }[] = []
+  let running = false
+  const round = async () => {
+    running = true
+    while (waiting.length) {
+      const batch = waiting
+      waiting = []
+      const stream = own instanceof Cluster ? undefined : own.stream
+      const server = serverOf(own)
+      let result: Confirmation
+      try {
+        if (!server) throw new Error('not connected')
+        await own.set(keys.replicaCheck(node), String(Date.now()), 'EX', 60)
+        // its own command timeout, past the WAIT's: the client's (500 ms on the hot path) would cut a longer WAIT short
+        const wait = new Command('wait', [1, timeoutMs])
+        wait.setTimeout(timeoutMs + 1000)
+        const replicas = Number(await own.sendCommand(wait))
+        if (own instanceof Cluster || own.stream !== stream) result = { confirmed: false, replicas, why: 'the connection changed during the check' }
+        else if (!(replicas >= 1)) result = { confirmed: false, replicas, why: `no replica confirmed within ${timeoutMs} ms` }
+        else result = { confirmed: true, replicas }
+      } catch (err) {
+        result = { confirmed: false, replicas: 0, why: `the check failed: ${(err as Error).message}` }
+      }
+      for (const w of batch) {
+        if (result.confirmed && w.server !== server) w.resolve({ confirmed: false, replicas: 0, why: `the commit was answered by ${w.server ?? 'no known server'}, the check by ${server}` })
+        else w.resolve(result)
+      }
+    }
+    running = false
+  }
+  return (c) => new Promise<Confirmation>((resolve) => {
+    waiting.push({ server: c.server, resolve })
+    if (!running) void round()
+  })
 }
 
 /**

@@ -96,6 +96,14 @@ export function redisOptionsFromUrl(url: string): RedisOptions {
   return t.options
 }
 
+/**
+ * Whether a client talks to the master a Sentinel set names (redis+sentinel://). Only there can a write be confirmed
+ * by a replica (WAIT): a single server has none, and a Cluster's client spreads a caller's commands over its nodes.
+ */
+export function isSentinelClient(client: RedisClient): boolean {
+  return !(client instanceof Cluster) && (client.options.sentinels?.length ?? 0) > 0
+}
+
 /** Redacts the password from a Redis URL for logs and errors. */
 export function describeRedisUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')

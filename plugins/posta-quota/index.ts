@@ -6,7 +6,8 @@
 // file, and a delivery of a message whose commit was lost commits it first (the commit is idempotent).
 // Not queued for any reason: released at once. Redis unreachable: 451 4.3.0, never an unaccounted 250.
 // The whole life of a reservation: docs/quota.md.
-import { commit, quotaState, release, reservationFor, reserve, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
+import { commit, quotaState, release, replicaConfirmer, reservationFor, reserve, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
+import { connectHotPath, isSentinelClient, type RedisClient } from '../../lib/redis'
 import { formatDay, monthEnd } from '../../lib/period'
 import { QUOTA_INI } from '../../lib/inis'
 import { keys } from '../../lib/keys'
@@ -24,12 +25,37 @@ interface QuotaConfig extends QuotaOptions {
   statsInterval: number
   /** A delivery whose message could not be counted yet (Redis unreachable) waits this long before trying again. */
   commitRetrySeconds: number
+  /** On a Sentinel set: how long a commit waits for a replica to confirm it (WAIT 1); 0 = not at all. */
+  replicaWaitMs: number
+  /** A delivery no replica confirmed the count of leaves anyway this long after its queueing (counted on the master). */
+  replicaHoldMs: number
 }
 
 let cfg: QuotaConfig
 const reserveStats = new LatencyStats()
 const commitStats = new LatencyStats()
 let statsTimer: NodeJS.Timeout | null = null
+
+/**
+ * On a Sentinel set with replica_wait_ms > 0: confirms commits through a client of its own (lib/quota.ts
+ * replicaConfirmer: WAIT blocks its connection, which must not be the hot path's). Null elsewhere.
+ */
+let confirm: ReturnType<typeof replicaConfirmer> | null = null
+let confirmClient: RedisClient | null = null
+let confirmWaitMs = 0
+function confirmer(plugin: Plugin): ReturnType<typeof replicaConfirmer> | null {
+  if (cfg.replicaWaitMs <= 0 || !isSentinelClient(getRedis(plugin))) return null
+  if (confirm && confirmWaitMs === cfg.replicaWaitMs) return confirm
+  const settings = getSettings()
+  if (!confirmClient) {
+    confirmClient = connectHotPath(settings.redisUrl)
+    // its errors are the hot path's too (getRedis logs them); a check that fails says so itself
+    confirmClient.on('error', () => {})
+  }
+  confirmWaitMs = cfg.replicaWaitMs
+  confirm = replicaConfirmer(confirmClient, settings.node, cfg.replicaWaitMs)
+  return confirm
+}
 
 /**
  * Where a transaction's reservation stands. reserving: the script is running; reserved: held, not handed to the
@@ -63,6 +89,8 @@ function load_quota_ini(this: Plugin) {
       reservationMs: v.main.reservation_seconds * 1000,
       committedMs: v.main.committed_days * 86_400_000,
       commitRetrySeconds: v.main.commit_retry_seconds,
+      replicaWaitMs: v.main.replica_wait_ms,
+      replicaHoldMs: v.main.replica_hold_seconds * 1000,
       retentionDays: v.main.retention_days,
       thresholds: v.warnings.thresholds,
       warnings: v.warnings.enabled,
@@ -88,11 +116,13 @@ function startStats(plugin: Plugin) {
 
 export function hook_init_master(this: Plugin, next: Next) {
   getRedis(this)
+  confirmer(this)
   startStats(this)
   next()
 }
 export function hook_init_child(this: Plugin, next: Next) {
   getRedis(this)
+  confirmer(this)
   startStats(this)
   next()
 }
@@ -250,8 +280,9 @@ export function queue_handoff(this: Plugin, next: Next, connection: Connection) 
       return next(constants.denysoft, DSN.create(451, 'The message could not be queued, please try again later', 3, 0))
     }
     q.phase = 'queued'
-    void countOnce(plugin, r, fields, 'queued').then((counted) => {
-      if (!counted) plugin.logwarn(plugin, 'quota commit failed at the queue hand-off: the message is counted before its delivery', { ...fields, bytes: r.bytes })
+    // the 250 follows the commit's answer, not a replica's confirmation (countOnce: that runs after it)
+    void countOnce(plugin, r, fields, 'queued').committed.then((committed) => {
+      if (!committed) plugin.logwarn(plugin, 'quota commit failed at the queue hand-off: the message is counted before its delivery', { ...fields, bytes: r.bytes })
       next(constants.ok, 'Message Queued')
     })
   })
@@ -263,7 +294,7 @@ export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) 
   const q = tx && state.get(tx)
   if (!tx || !q?.reservation || q.phase !== 'reserved') return next()
   q.phase = 'queued'
-  void countOnce(this, q.reservation, messageFields(connection), 'queued')
+  void countOnce(this, q.reservation, messageFields(connection), 'queued').outcome
   next()
 }
 
@@ -284,17 +315,23 @@ export function hook_reset_transaction(this: Plugin, next: Next, connection: Con
 /**
  * Delivery (outbound send_email, every attempt): a message that carries a reservation is counted before it leaves.
  * Usually the hand-off counted it already (this process remembers); after a crash or a lost commit the idempotent
- * commit counts it now, or finds it counted. When Redis cannot say, the delivery waits: no message leaves uncounted.
+ * commit counts it now, or finds it counted. When Redis cannot say (or, on a Sentinel set, no replica confirms the
+ * count), the delivery waits: no message leaves uncounted.
  */
 export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
   const r = reservationOf(deliveryNotes(hmail))
   // An earlier attempt failed after passing here: it was counted then.
   if (!r || hmail.num_failures > 0) return next()
   const fields = { ...deliveryLogFields(hmail), bytes: r.bytes }
-  countOnce(this, r, fields, 'delivery').then(
-    (counted) => {
-      if (counted) return next()
-      hmail.logwarn(this, `message not counted yet (traffic accounting unavailable): delivery waits ${cfg.commitRetrySeconds}s`, fields)
+  countOnce(this, r, fields, 'delivery').outcome.then(
+    (outcome) => {
+      if (outcome === 'counted') return next()
+      if (outcome === 'unconfirmed' && Date.now() - hmail.todo.queue_time >= cfg.replicaHoldMs) {
+        // past a failover's window: the count is on the master now, as on a single server
+        hmail.logwarn(this, `message counted on the master, no replica confirmed it for ${cfg.replicaHoldMs / 1000}s: delivered`, fields)
+        return next()
+      }
+      hmail.logwarn(this, `message not counted yet (traffic accounting unavailable, or no replica confirmed the count): delivery waits ${cfg.commitRetrySeconds}s`, fields)
       next(constants.delay, cfg.commitRetrySeconds)
     },
     (err: Error) => {
@@ -306,17 +343,29 @@ export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
 
 /**
  * Messages this process counted (or is counting), by id: a delivery that follows the hand-off in the same process
- * needs no Redis call. Bounded; an id forgotten is asked of Redis again (the commit is idempotent).
+ * needs no Redis call. Bounded; an id forgotten is asked of Redis again (the commit is idempotent). On a Sentinel set
+ * an id stays only once a replica confirmed its commit: an orderly failover can drop what the old master
+ * acknowledged, and a message dropped from here is committed again at its delivery (docs/redis.md).
  */
 const counting = new Map<string, Promise<boolean>>()
 const COUNTING_MAX = 100_000
 
-/** Commits once (idempotent in Redis); resolves true once the message is counted (now or before), false on failure. */
-function countOnce(plugin: Plugin, r: Reservation, fields: Record<string, unknown>, at: 'queued' | 'delivery'): Promise<boolean> {
+/**
+ * Commits once (idempotent in Redis). `committed`: the commit's answer (true: counted now or before; false: it
+ * failed), what the hand-off's 250 waits for. `outcome`: what a delivery waits for: counted (committed and, on a
+ * Sentinel set with replica_wait_ms > 0, confirmed by a replica: WAIT, after the commit's answer), unconfirmed
+ * (committed, no replica confirmed it) or failed. A commit not counted so is forgotten here: the delivery commits again.
+ */
+type Outcome = 'counted' | 'unconfirmed' | 'failed'
+function countOnce(plugin: Plugin, r: Reservation, fields: Record<string, unknown>, at: 'queued' | 'delivery'): { committed: Promise<boolean>; outcome: Promise<Outcome> } {
   const known = counting.get(r.id)
-  if (known) return known.then((ok) => ok || countOnce(plugin, r, fields, at))
+  if (known) {
+    const again = known.then((ok) => (ok ? 'counted' as const : countOnce(plugin, r, fields, at).outcome))
+    return { committed: again.then((o) => o !== 'failed'), outcome: again }
+  }
+  const redis = getRedis(plugin)
   const t0 = process.hrtime.bigint()
-  const p = commit(getRedis(plugin), cfg, r).then(
+  const committed = commit(redis, cfg, r).then(
     (res: CommitResult) => {
       commitStats.add(Number(process.hrtime.bigint() - t0) / 1e6)
       quotaTimed('commit', Number(process.hrtime.bigint() - t0) / 1e6)
@@ -324,17 +373,30 @@ function countOnce(plugin: Plugin, r: Reservation, fields: Record<string, unknow
         plugin.logdebug(plugin, at === 'delivery' ? 'traffic counted at delivery' : 'traffic counted', { ...fields, bytes: r.bytes, used: res.used, limit: res.limit })
         for (const pct of res.crossed) void warn(plugin, r.tenant, pct, res.used, res.limit)
       }
-      return true
+      return res
     },
     (err: Error) => {
-      counting.delete(r.id)
       plugin.logerror(plugin, `quota commit failed (${at}): ${err.message}`, { ...fields, bytes: r.bytes, month: r.month })
-      return false
+      return null
     },
   )
+  const outcome = committed.then(async (res): Promise<Outcome> => {
+    if (!res) return 'failed'
+    const check = confirmer(plugin)
+    if (!check) return 'counted'
+    const c = await check(res)
+    if (c.confirmed) return 'counted'
+    const then = at === 'queued' ? 'committed again at its delivery' : 'committed again at its next attempt'
+    plugin.logwarn(plugin, `quota commit not confirmed by a replica (${c.why}): the message is ${then}`, { ...fields, bytes: r.bytes, month: r.month, replicas: c.replicas })
+    return 'unconfirmed'
+  })
+  const entry: Promise<boolean> = outcome.then((o) => {
+    if (o !== 'counted' && counting.get(r.id) === entry) counting.delete(r.id)
+    return o === 'counted'
+  })
   if (counting.size >= COUNTING_MAX) counting.delete(counting.keys().next().value as string)
-  counting.set(r.id, p)
-  return p
+  counting.set(r.id, entry)
+  return { committed: committed.then((res) => res !== null), outcome: entry.then(() => outcome) }
 }
 
 /**
