@@ -172,7 +172,10 @@ describe('Redis Sentinel end to end: a failover under load', function () {
     // posta-quota confirms each commit with a replica (WAIT, replica_wait_ms): one not confirmed is made again at
     // delivery, which waits until a replica confirms it, so the quota stays exact (docs/redis.md).
     const used = await quotaUsed()
-    console.log(`      failover ${results.from} -> ${results.to}: ${results.figures}; quota ${used} of ${acceptedBytes} accepted bytes`)
+    const lines = node.log().split('\n')
+    const unconfirmed = lines.filter((l) => l.includes('quota commit not confirmed by a replica')).length
+    const held = lines.filter((l) => l.includes('no replica confirmed it for')).length
+    console.log(`      failover ${results.from} -> ${results.to}: ${results.figures}; quota ${used} of ${acceptedBytes} accepted bytes; ${unconfirmed} commits not confirmed by a replica, ${held} deliveries left after replica_hold_seconds`)
     assert.equal(used, acceptedBytes, 'the quota counts exactly the bytes of the messages that got a 250')
   })
 

@@ -5,6 +5,7 @@
 // file itself and commits in the callback, whatever the client did meanwhile; the reservation travels in the queue
 // file, and a delivery of a message whose commit was lost commits it first (the commit is idempotent).
 // Not queued for any reason: released at once. Redis unreachable: 451 4.3.0, never an unaccounted 250.
+// On a Sentinel set a commit counts once a replica confirms it (WAIT, after the 250): see docs/redis.md.
 // The whole life of a reservation: docs/quota.md.
 import { commit, quotaState, release, replicaConfirmer, reservationFor, reserve, type CommitResult, type QuotaOptions, type Reservation } from '../../lib/quota'
 import { connectHotPath, isSentinelClient, type RedisClient } from '../../lib/redis'
@@ -315,8 +316,9 @@ export function hook_reset_transaction(this: Plugin, next: Next, connection: Con
 /**
  * Delivery (outbound send_email, every attempt): a message that carries a reservation is counted before it leaves.
  * Usually the hand-off counted it already (this process remembers); after a crash or a lost commit the idempotent
- * commit counts it now, or finds it counted. When Redis cannot say (or, on a Sentinel set, no replica confirms the
- * count), the delivery waits: no message leaves uncounted.
+ * commit counts it now, or finds it counted. When Redis cannot say, the delivery waits: no message leaves uncounted.
+ * On a Sentinel set it also waits, committing again at each attempt, while no replica confirms the count (a failover
+ * may yet drop it), for up to replica_hold_seconds after the queueing; then it leaves, counted on the master.
  */
 export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
   const r = reservationOf(deliveryNotes(hmail))
