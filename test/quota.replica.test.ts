@@ -1,6 +1,6 @@
 // lib/quota.ts replicaConfirmer against real Redis: a Sentinel set (a master and a replica) confirms a commit; a
-// single server (no replica), a replica that does not answer, a commit answered by another server and a check client
-// that is not connected do not. lib/redis.ts isSentinelClient tells the two kinds of client apart.
+// single server (no replica), a Cluster, a replica that does not answer, a commit answered by another server and a
+// check client that is not connected do not. lib/redis.ts isSentinelClient tells Sentinel clients from the others.
 import { strict as assert } from 'node:assert'
 import { once } from 'node:events'
 import { commit, DEFAULT_QUOTA, replicaConfirmer, reservationFor } from '../lib/quota'
@@ -61,6 +61,23 @@ describe('quota commits confirmed by a replica (replicaConfirmer)', function () 
       const c = await replicaConfirmer(gone, NODE, 100)(await commitOne(hot))
       assert.equal(c.confirmed, false)
       assert.match((c as { why: string }).why, /the check failed/)
+    })
+  })
+
+  describe('a Redis Cluster (3 masters, no replica)', () => {
+    let t: TestRedis
+    before(async () => {
+      t = await testRedis({ cluster: true })
+    })
+    after(async () => {
+      await t?.close()
+    })
+
+    it('is not a Sentinel client, and its commits are not confirmed (posta-quota does not ask)', async () => {
+      assert.equal(isSentinelClient(t.client), false)
+      const c = await commitOne(t.client)
+      assert.equal(c.server, undefined)
+      assert.deepEqual(await replicaConfirmer(t.client, NODE, 100)(c), { confirmed: false, replicas: 0, why: 'the check failed: not connected' })
     })
   })
 
