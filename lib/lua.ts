@@ -30,6 +30,8 @@ export const SCRIPTS: Record<string, number> = {
   ledger_ip: 1,
   ledger_tenant: 3,
   operator_password: 1,
+  pool_add: 2,
+  pool_remove: 2,
   quota_commit: 5,
   quota_reserve: 4,
   quota_state: 3,

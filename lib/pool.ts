@@ -5,6 +5,7 @@ import * as net from 'node:net'
 import type { RedisClient as Redis } from './redis'
 import { InputError, NotFoundError } from './errors'
 import { keys } from './keys'
+import { runScript } from './lua'
 import { activeByOwner, slotAt, type RotationOptions } from './rotation'
 import { checkNodeName } from './settings'
 import { checkDomain } from './validate'
@@ -117,18 +118,18 @@ export async function addIp(redis: Redis, ip: string, helo: string, by = 'operat
   const owner = node === undefined ? undefined : checkNodeName(node, '--node')
   const now = new Date().toISOString()
   const entry: PoolEntry = { ip: n, helo: h, state: 'active', since: now, added_at: now, ...(owner ? { node: owner } : {}) }
-  if (!(await redis.hsetnx(keys.pool(), n, JSON.stringify(entry)))) {
+  if (!(await runScript<number>(redis, 'pool_add', 2, [keys.pool(), keys.poolVersion()], [n, JSON.stringify(entry)]))) {
     throw new InputError(`${n} is already in the pool: "posta ip list" shows it`)
   }
-  await redis.incr(keys.poolVersion())
   await recordIpEvent(redis, n, { at: now, event: 'added', by, reason: owner ? `helo ${h}, node ${owner}` : `helo ${h}` })
   return entry
 }
 
 export async function removeIp(redis: Redis, ip: string, by = 'operator'): Promise<void> {
   const n = normaliseIp(ip)
-  if (!(await redis.hdel(keys.pool(), n))) throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
-  await redis.incr(keys.poolVersion())
+  if (!(await runScript<number>(redis, 'pool_remove', 2, [keys.pool(), keys.poolVersion()], [n]))) {
+    throw new NotFoundError(`${n} is not in the pool: see "posta ip list"`)
+  }
   await recordIpEvent(redis, n, { at: new Date().toISOString(), event: 'removed', by })
 }
 

@@ -112,10 +112,12 @@ export const hook_mail = checked('account check', async function (this: Plugin, 
     return next(constants.deny, notActive(st))
   }
   // Evidence kept for a ban: the sender domains and client addresses this tenant uses (not waited for).
-  if (evidenceDue(slug, params[0]?.host ?? null, connection.remote.ip)) {
-    recordUse(getRedis(this), slug, params[0]?.host ?? null, connection.remote.ip).catch((err: Error) =>
-      connection.logwarn(this, `evidence not recorded: ${err.message}`, messageFields(connection)),
-    )
+  const host = params[0]?.host ?? null
+  if (evidenceDue(slug, host, connection.remote.ip)) {
+    recordUse(getRedis(this), slug, host, connection.remote.ip).catch((err: Error) => {
+      forgetEvidence(slug, host, connection.remote.ip) // written again at the next MAIL, not a minute later
+      connection.logwarn(this, `evidence not recorded: ${err.message}`, messageFields(connection))
+    })
   }
   next()
 })
@@ -128,8 +130,14 @@ const evidenceWritten = new Map<string, number>()
  * Whether this MAIL's evidence is worth a write: a new sender domain or client IP of the tenant always is; the same
  * ones again only once a minute (per process), as a client sends message after message from them.
  */
+const evidenceKey = (slug: string, host: string | null, ip: string) => `${slug}\n${String(host ?? '').toLowerCase()}\n${ip}`
+
+function forgetEvidence(slug: string, host: string | null, ip: string): void {
+  evidenceWritten.delete(evidenceKey(slug, host, ip))
+}
+
 function evidenceDue(slug: string, host: string | null, ip: string, now = Date.now()): boolean {
-  const key = `${slug}\n${String(host ?? '').toLowerCase()}\n${ip}`
+  const key = evidenceKey(slug, host, ip)
   const prev = evidenceWritten.get(key)
   if (prev !== undefined && now - prev < EVIDENCE_EVERY_MS) return false
   if (evidenceWritten.size >= 10_000) evidenceWritten.clear()
@@ -188,6 +196,10 @@ async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcp
     sender_domain: tx.mail_from?.host ?? null, node: os.hostname(), ...(trap.class === 'typo' ? { strikes } : {}),
   }
   markBanned(tx.notes)
+  // this transaction's own sender domain and client address are evidence now, whatever the once-a-minute write left
+  await recordUse(redis, slug, tx.mail_from?.host ?? null, connection.remote.ip).catch((err: Error) =>
+    connection.logwarn(plugin, `evidence not recorded: ${err.message}`, messageFields(connection)),
+  )
   await banTenant(redis, slug, reason, 'posta-trap', evidence, banPolicy())
   connection.logcrit(plugin, `tenant BANNED: ${reason}`, fields)
 }
