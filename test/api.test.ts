@@ -38,13 +38,15 @@ describe('tenant API (HTTP, real Redis)', function () {
   }
 
   /** One message through the quota as posta-quota counts it, and its delivery attempts as posta-outbound records them. */
+  // attempts get strictly increasing times (a fast ledger records several in one millisecond: "newest first" needs them)
+  let clock = Date.now()
   async function send(slug: string, id: string, size: number, rcpts: string[], results: Attempt['result'][]) {
     const res = await reserve(r.client, quota, slug, id, size, rcpts.length)
     assert.equal(res.ok, true)
     await commit(r.client, quota, (res as { reservation: Parameters<typeof commit>[2] }).reservation)
     for (const [i, result] of results.entries()) {
       await recordAttempt(r.client, {
-        at: Date.now() + i, tenant: slug, tx: id, ip: '192.0.2.1', domain: rcpts[i].split('@')[1], mx: 'mx.example', result,
+        at: (clock = Math.max(clock + 1, Date.now())), tenant: slug, tx: id, ip: '192.0.2.1', domain: rcpts[i].split('@')[1], mx: 'mx.example', result,
         code: result === 'delivered' ? '250' : result === 'deferred' ? '451' : '550', response: result === 'delivered' ? '250 ok' : `${result} by ${rcpts[i]}: mailbox says no`,
         size, rcpts: 1, recipients: [rcpts[i]],
       }, DEFAULT_LEDGER)
