@@ -9,8 +9,8 @@ import { setPackage } from '../lib/packages'
 import { commit, DEFAULT_QUOTA, reserve, topUp } from '../lib/quota'
 import { loadSettings, type Settings } from '../lib/settings'
 import { suppress } from '../lib/suppression'
-import { createTenant, setTenantStatus, type Credentials } from '../lib/tenants'
-import { basic, PanelClient, startPanel, type TestPanel } from '../testkit/panel'
+import { setTenantStatus, type Credentials } from '../lib/tenants'
+import { basic, PanelClient, startPanel, type TestPanel, panelTenant } from '../testkit/panel'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 
 const DOMAIN = 'posta.example'
@@ -32,10 +32,7 @@ describe('tenant API (HTTP, real Redis)', function () {
   let b: Credentials
   const quota = { ...DEFAULT_QUOTA, timeZone: 'Europe/Rome' }
 
-  async function tenant(): Promise<Credentials> {
-    const slug = uniqueName('t').replace(/[^a-z0-9-]/g, '').slice(0, 30)
-    return createTenant(r.client, settings, { slug, package: pkg, contact: `${slug}@example.net` })
-  }
+  const tenant = (): Promise<Credentials> => panelTenant(r.client, settings, pkg)
 
   /** One message through the quota as posta-quota counts it, and its delivery attempts as posta-outbound records them. */
   // attempts get strictly increasing times (a fast ledger records several in one millisecond: "newest first" needs them)

@@ -9,8 +9,8 @@ import { createOperator, removeOperator, renewOperatorPassword } from '../lib/op
 import { setPackage } from '../lib/packages'
 import { commit, DEFAULT_QUOTA, reserve, topUp, usage, usageSummaries, type Reservation } from '../lib/quota'
 import { loadSettings, type Settings } from '../lib/settings'
-import { createTenant, getTenants, type Credentials } from '../lib/tenants'
-import { basic, PanelClient, startPanel, type TestPanel } from '../testkit/panel'
+import { getTenants, type Credentials } from '../lib/tenants'
+import { basic, PanelClient, startPanel, type TestPanel, panelTenant } from '../testkit/panel'
 import { serversOf, testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { tenantRows } from '../web/admin/data'
 import { formatMonth } from '../web/i18n'
@@ -48,10 +48,7 @@ describe('panel fixes (HTTP, real Redis)', function () {
     await r?.close()
   })
 
-  async function tenant(): Promise<Credentials> {
-    const slug = uniqueName('t').replace(/[^a-z0-9-]/g, '').slice(0, 30)
-    return createTenant(r.client, settings, { slug, package: pkg, contact: `${slug}@example.net` })
-  }
+  const tenant = (): Promise<Credentials> => panelTenant(r.client, settings, pkg)
 
   async function send(slug: string, id: string, bytes: number) {
     const res = await reserve(r.client, quota, slug, id, bytes, 1)

@@ -42,19 +42,9 @@ describe('panel under npm start with POSTA_PANEL_TLS=1', function () {
   before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-panel-start-'))
     ports = { smtp: await freePort(), submission: await freePort(), smtps: await freePort(), panel: await freePort(), metrics: await freePort() }
-    env = {
-      POSTA_DATA_DIR: dataDir,
-      POSTA_LISTEN: '127.0.0.1',
-      POSTA_SMTP_PORT: String(ports.smtp),
-      POSTA_SUBMISSION_PORT: String(ports.submission),
-      POSTA_SMTPS_PORT: String(ports.smtps),
-      POSTA_PANEL_PORT: String(ports.panel),
-      POSTA_METRICS_PORT: String(ports.metrics),
-      POSTA_SERVICE_DOMAIN: 'relay.example',
-      POSTA_RESOLVERS: '127.0.0.1:9',
-      POSTA_PANEL_TLS: '1',
-    }
-    svc = await startService(serviceEnv(dataDir, ports, env), ports)
+    // the service's own environment (embedded Redis, loopback ports), used by the CLI calls below too
+    env = serviceEnv(dataDir, ports, { POSTA_METRICS_PORT: String(ports.metrics), POSTA_PANEL_TLS: '1' }) as Record<string, string>
+    svc = await startService(env, ports)
     ca = fs.readFileSync(path.join(dataDir, 'tls', 'cert.pem'))
   })
 

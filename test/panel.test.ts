@@ -9,7 +9,7 @@ import { setPackage } from '../lib/packages'
 import { judgeLogin } from '../lib/login'
 import { loadSettings, type Settings } from '../lib/settings'
 import { createTenant, resetPassword, setTenantStatus, type Credentials } from '../lib/tenants'
-import { basic, PanelClient, startPanel, type TestPanel } from '../testkit/panel'
+import { basic, PanelClient, startPanel, type TestPanel, panelTenant } from '../testkit/panel'
 import { scanKeys, testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { formatBytes, formatDate, formatNumber, formatPercent } from '../web/i18n'
 import { fromAcceptLanguage } from '../web/middleware'
@@ -36,10 +36,7 @@ describe('panel (HTTP, real Redis)', function () {
     await r?.close()
   })
 
-  async function tenant(): Promise<Credentials> {
-    const slug = uniqueName('t').replace(/[^a-z0-9-]/g, '').slice(0, 30)
-    return createTenant(r.client, settings, { slug, package: pkg, contact: `${slug}@example.net` })
-  }
+  const tenant = (): Promise<Credentials> => panelTenant(r.client, settings, pkg)
 
   async function loggedIn(creds: Credentials, lang = 'en'): Promise<PanelClient> {
     const c = new PanelClient(panel.url)

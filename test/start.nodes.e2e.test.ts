@@ -4,14 +4,12 @@
 // when smtp.ini says nodes=2.
 import { strict as assert } from 'node:assert'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { PROJECT_ROOT } from '../service/haraka-dir'
-import { pidAlive } from '../service/lock'
 import { freePort, waitFor } from '../service/redis-server'
 import { posta } from '../testkit/cli'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
-import { childPids, refusedStart, serviceEnv, servicePorts, startService, type Service } from '../testkit/service'
+import { childPids, refusedStart, scratch, serviceEnv, servicePorts, startService, type Service } from '../testkit/service'
 import { startSink, type Sink } from '../testkit/sink'
 import { plainResponse, SmtpClient } from '../testkit/smtp-client'
 import { parsePrometheus, valueOf } from './metrics.parse'
@@ -24,17 +22,10 @@ async function metrics(port: number) {
 
 describe('npm start: POSTA_NODES sets Haraka\'s cluster mode', function () {
   this.timeout(180000)
-  const dirs: string[] = []
-  const leftovers: number[] = []
-  const tmp = () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-nodes-'))
-    dirs.push(d)
-    return d
-  }
-  after(() => {
-    for (const p of leftovers) if (p > 0 && pidAlive(p)) process.kill(p, 'SIGKILL')
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
-  })
+  const work = scratch('posta-nodes-')
+  const { leftovers } = work
+  const tmp = () => work.dir()
+  after(() => work.cleanUp())
 
   for (const bad of ['-1', 'abc', '2.5', '65', 'CPUS', ' 2']) {
     it(`refuses POSTA_NODES=${JSON.stringify(bad)} before anything starts, exit 1`, async () => {

@@ -5,7 +5,6 @@
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import nodemailer from 'nodemailer'
 import { PROJECT_ROOT } from '../service/haraka-dir'
@@ -13,7 +12,7 @@ import { pidAlive } from '../service/lock'
 import { canConnect, waitFor } from '../service/redis-server'
 import { posta } from '../testkit/cli'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
-import { childPids, refusedStart, serviceEnv, servicePorts, startService, type Service } from '../testkit/service'
+import { childPids, refusedStart, scratch, serviceEnv, servicePorts, startService, type Service } from '../testkit/service'
 import { startSink, type Sink } from '../testkit/sink'
 import { b64, SmtpClient } from '../testkit/smtp-client'
 
@@ -34,22 +33,13 @@ function deadPid(): Promise<number> {
   })
 }
 
-function killAll(pids: number[]) {
-  for (const p of pids) if (p > 0 && pidAlive(p)) process.kill(p, 'SIGKILL')
-}
-
 describe('npm start supervises Haraka and the panel', function () {
   this.timeout(240000)
-  const dirs: string[] = []
-  const leftovers: number[] = []
-  const tmp = () => {
-    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'posta-supervise-'))
-    dirs.push(d)
-    return d
-  }
+  const work = scratch('posta-supervise-')
+  const { leftovers } = work
+  const tmp = () => work.dir()
   after(() => {
-    killAll(leftovers)
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+    work.cleanUp()
   })
 
   it('POSTA_RESTART_DELAY_MS must be a number of milliseconds', async () => {

@@ -4,8 +4,16 @@ import { serve, type ServerType } from '@hono/node-server'
 import type { RedisClient as Redis } from '../lib/redis'
 import { connectHotPath } from '../lib/redis'
 import type { Settings } from '../lib/settings'
+import { createTenant, type Credentials } from '../lib/tenants'
+import { uniqueName } from './redis'
 import { createApp, type PanelDeps } from '../web/app'
 import { freePort } from '../service/redis-server'
+
+/** A fresh tenant of the package for a panel test: a unique slug, a contact at example.net, its login and password. */
+export function panelTenant(redis: Redis, settings: Settings, pkg: string): Promise<Credentials> {
+  const slug = uniqueName('t').replace(/[^a-z0-9-]/g, '').slice(0, 30)
+  return createTenant(redis, settings, { slug, package: pkg, contact: `${slug}@example.net` })
+}
 
 export interface TestPanel {
   url: string

@@ -2,8 +2,10 @@
 // `npm start` itself) on free loopback ports and a data dir of the test's, its services' lookups on loopback.
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import { PROJECT_ROOT } from '../service/haraka-dir'
+import { pidAlive } from '../service/lock'
 import { canConnect, freePort, waitFor } from '../service/redis-server'
 
 export const START_JS = path.join(PROJECT_ROOT, 'dist', 'service', 'start.js')
@@ -24,6 +26,27 @@ export interface Service {
 
 export async function servicePorts(): Promise<ServicePorts> {
   return { smtp: await freePort(), submission: await freePort(), smtps: await freePort(), panel: await freePort() }
+}
+
+/**
+ * Scratch data dirs for the services of a test file, and the pids a failed test may leave running: `cleanUp()` (in
+ * the file's `after`) kills the pids still alive and removes the dirs.
+ */
+export function scratch(prefix: string): { dir(): string; leftovers: number[]; cleanUp(): void } {
+  const dirs: string[] = []
+  const leftovers: number[] = []
+  return {
+    dir() {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+      dirs.push(d)
+      return d
+    },
+    leftovers,
+    cleanUp() {
+      for (const p of leftovers) if (p > 0 && pidAlive(p)) process.kill(p, 'SIGKILL')
+      for (const d of dirs) fs.rmSync(d, { recursive: true, force: true })
+    },
+  }
 }
 
 /** The environment of a service on loopback: its ports, data dir and service domain; the embedded Redis unless `extra` names one. */
