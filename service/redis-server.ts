@@ -86,20 +86,28 @@ export async function startRedisServer(opts: StartRedisOptions): Promise<RedisSe
   }
 }
 
+/** Ports this process handed out lately: a port is free until its taker binds it, so two calls must not give the same one. */
+const handedOut = new Set<number>()
+
 /**
  * A TCP port free right now, for a server a test or benchmark is about to start. Picked at random below Linux's
  * ephemeral range (32768-60999): a port from listen(0) comes from that range, where the very next outgoing
  * connection (to Redis, say) may take it before the server binds it.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  if (handedOut.size > 4000) handedOut.clear()
   for (let i = 0; i < 100; i++) {
     const port = 20000 + Math.floor(Math.random() * 12000)
+    if (handedOut.has(port)) continue
     const free = await new Promise<boolean>((resolve) => {
       const srv = net.createServer()
       srv.once('error', () => resolve(false))
       srv.listen(port, host, () => srv.close(() => resolve(true)))
     })
-    if (free) return port
+    if (free) {
+      handedOut.add(port)
+      return port
+    }
   }
   throw new Error(`no free TCP port found on ${host} in 20000-31999`)
 }
