@@ -13,6 +13,7 @@ import { InputError } from '../../lib/errors'
 import { DOMAINS_INI } from '../../lib/inis'
 import { tenantOf } from '../../lib/submission'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { chained } from '../shared/chain'
 import { transactionContext } from '../shared/sender'
 import { loadIni } from '../shared/settings'
 
@@ -60,7 +61,7 @@ function contextOf(plugin: Plugin, tx: Transaction, slug: string): Promise<Sende
   return transactionContext(getRedis(plugin), tx, slug)
 }
 
-export const hook_mail = checked('sender check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_mail = chained(checked('sender check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -78,7 +79,7 @@ export const hook_mail = checked('sender check', async function (this: Plugin, n
     return next(constants.deny, refusal('Sender', domain ?? String(from.host)))
   }
   next()
-})
+}))
 
 /** The domains of the From: header, or why it cannot be read (exactly one From: header, mailboxes only). */
 function fromDomains(tx: Transaction): { domains: string[] } | { why: string } {
@@ -99,7 +100,7 @@ function fromDomains(tx: Transaction): { domains: string[] } | { why: string } {
   return domains.length ? { domains } : { why: 'the From: header holds no address' }
 }
 
-export const hook_data_post = checked('From: check', async function (this: Plugin, next: Next, connection: Connection) {
+export const hook_data_post = chained(checked('From: check', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -121,4 +122,4 @@ export const hook_data_post = checked('From: check', async function (this: Plugi
   tx.remove_header('Feedback-ID')
   tx.add_header('Feedback-ID', feedbackId(slug, ctx.package, serviceDomain))
   next()
-})
+}))

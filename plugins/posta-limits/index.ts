@@ -15,6 +15,7 @@ import { LIMITS_INI } from '../../lib/inis'
 import { refused } from '../../lib/metrics'
 import { bareCrIndex, ConnectionCount, DEFAULT_LIMITS, RefusalLog, type LimitSettings } from '../../lib/limits'
 import { constants, DSN, messageFields, type Connection, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { chained } from '../shared/chain'
 import { loadIni } from '../shared/settings'
 
 let cfg: LimitSettings = DEFAULT_LIMITS
@@ -220,7 +221,7 @@ export function count_proxied(this: Plugin, next: Next, connection: Connection) 
 /** Recipients refused past the limit, per message: one log line per message, and a bound on what Haraka keeps. */
 const overRecipients = new WeakMap<Transaction, number>()
 
-export function check_recipients(this: Plugin, next: Next, connection: Connection) {
+export const check_recipients = chained(function check_recipients(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (!tx || !cfg.recipients.enabled) return next()
   const max = cfg.recipients.max_recipients
@@ -238,7 +239,7 @@ export function check_recipients(this: Plugin, next: Next, connection: Connectio
     return next(constants.denysoftdisconnect, DSN.create(421, `Too many recipients: at most ${max} per message, and ${max} more were refused; closing the connection`, 5, 3))
   }
   next(constants.denysoft, DSN.create(452, `Too many recipients: at most ${max} per message; send to the others in another message`, 5, 3))
-}
+})
 
 // ---- bare CR in DATA ----
 
@@ -287,9 +288,9 @@ export function watch_data_lines(this: Plugin, next: Next, connection: Connectio
   next()
 }
 
-export function refuse_bare_cr(this: Plugin, next: Next, connection: Connection) {
+export const refuse_bare_cr = chained(function refuse_bare_cr(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const line = tx ? dataState.get(tx)?.bareCrLine : undefined
   if (line === undefined || !cfg.bare_cr.enabled) return next()
   next(constants.deny, DSN.create(550, `Message refused: its line ${line} holds a bare CR (a carriage return not followed by a line feed), which SMTP does not allow; fix the line endings in the sending software`, 6, 0))
-}
+})

@@ -13,6 +13,7 @@ import { lastCycles } from '../../lib/monitor'
 import { getPool } from '../../lib/pool'
 import { sizeOf } from '../../lib/submission'
 import { constants, getRedis, getSettings, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { chained } from '../shared/chain'
 
 
 
@@ -38,11 +39,11 @@ export function hook_deny(this: Plugin, next: Next, connection: Connection, para
   next()
 }
 
-export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
+export const hook_queue_ok = chained(function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (tx) messageAccepted(sizeOf(tx.notes) || Math.max(0, tx.data_bytes - 3), tx.rcpt_to.length)
   next()
-}
+})
 
 // ---- the node's gauges, read at scrape time ----
 

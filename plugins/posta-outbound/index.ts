@@ -17,6 +17,7 @@ import { bounceNotes, bounceOf, isDropped, markDropped, noticeOf, senderFields, 
 import { DEFAULT_SUPPRESSION, isHardBounce, suppress, type SuppressionOptions } from '../../lib/suppression'
 import { tenantLanguage, tenantStatus } from '../../lib/tenants'
 import { addr, constants, debugOn, getRedis, getSettings, guard, type Address, type HMailItem, type Next, type Plugin } from '../shared/haraka'
+import { chained } from '../shared/chain'
 import { loadIni, useServiceResolvers } from '../shared/settings'
 import { deliveryNotes } from '../shared/submission'
 
@@ -202,7 +203,7 @@ async function plan(plugin: Plugin, hmail: Outbound): Promise<Plan> {
  * Every attempt's route is decided here, before Haraka's MX step: only this hook can postpone an attempt without
  * counting a failure (DELAY), so a wait for a usable pool IP never uses up the retry schedule nor ends in a bounce.
  */
-export const hook_send_email = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
+export const hook_send_email = chained(guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
   const p = await plan(this, hmail)
   if (p.kind === 'wait') {
     hmail.logwarn(this, `${p.message}: waiting ${cfg.waitSeconds}s`, deliveryFields(hmail))
@@ -210,9 +211,9 @@ export const hook_send_email = guard('route or pool lookup failed, will retry', 
   }
   hmail.posta_plan = p
   next()
-})
+}))
 
-export const hook_get_mx = guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
+export const hook_get_mx = chained(guard('route or pool lookup failed, will retry', async function (this: Plugin, next: Next, hmail: Outbound) {
   // The plan of hook_send_email, made a moment ago for this attempt (made here only if that hook did not run).
   const p = hmail.posta_plan ?? (await plan(this, hmail))
   delete hmail.posta_plan
@@ -235,7 +236,7 @@ export const hook_get_mx = guard('route or pool lookup failed, will retry', asyn
     if (first !== p.sticky) await getRedis(this).set(keys.sticky(deliveryId(hmail)), first, 'EX', cfg.stickySeconds)
   }
   next(constants.ok, p.list)
-})
+}))
 
 // ---- results: log lines and the ledger ----
 
@@ -308,16 +309,16 @@ function mxOf(hmail: Outbound, named?: string): string {
   return named || hmail.todo?.rcpt_to?.map((r) => (r as { dsn_remote_mta?: string }).dsn_remote_mta).find(Boolean) || (sourcesByDelivery.get(deliveryId(hmail)) ?? []).map((s) => s.exchange).join(',')
 }
 
-export function hook_delivered(this: Plugin, next: Next, hmail: Outbound, params: unknown[]) {
+export const hook_delivered = chained(function hook_delivered(this: Plugin, next: Next, hmail: Outbound, params: unknown[]) {
   const [host, ip, response, delay, port, , okRecips] = params as [string, string, string, number, number, string, Recipient[]]
   const ok = (okRecips ?? hmail.todo?.rcpt_to ?? []).map(addr)
   const source = sourceIp(hmail, ip)
   hmail.loginfo(this, 'delivered', deliveryFields(hmail, { source_ip: source, result: 'delivered', mx: host, mx_ip: ip, mx_port: port, delivered: ok.join(','), response, delay }))
   record(this, hmail, 'delivered', host, String(response ?? ''), source, ok)
   next()
-}
+})
 
-export function hook_deferred(this: Plugin, next: Next, hmail: Outbound, params: { delay: number; err: unknown; mx?: { exchange?: string } }) {
+export const hook_deferred = chained(function hook_deferred(this: Plugin, next: Next, hmail: Outbound, params: { delay: number; err: unknown; mx?: { exchange?: string } }) {
   const error = String((params?.err as Error)?.message ?? params?.err ?? '')
   const rcpts = hmail.todo?.rcpt_to ?? []
   const mx = mxOf(hmail, params?.mx?.exchange)
@@ -326,7 +327,7 @@ export function hook_deferred(this: Plugin, next: Next, hmail: Outbound, params:
   hmail.lognotice(this, 'deferred', deliveryFields(hmail, { source_ip: source, result: 'deferred', mx, response, retry_in: params?.delay, attempts: hmail.num_failures }))
   record(this, hmail, 'deferred', mx, response, source, rcpts.map(addr))
   next()
-}
+})
 
 // ---- bounces ----
 
@@ -384,7 +385,7 @@ export function tag_bounce(this: Plugin, next: Next, connection: { transaction?:
 }
 
 /** Never lose a bounce: an error here (Redis unreachable) still sends Haraka's DSN, in the service's language. */
-export function hook_bounce(this: Plugin, next: Next, hmail: Outbound, err: BounceError) {
+export const hook_bounce = chained(function hook_bounce(this: Plugin, next: Next, hmail: Outbound, err: BounceError) {
   let called = false
   const once = (code?: number) => {
     if (called) return
@@ -395,7 +396,7 @@ export function hook_bounce(this: Plugin, next: Next, hmail: Outbound, err: Boun
     hmail.logerror(this, `bounce handling failed, sending the bounce as is: ${e?.message ?? e}`, deliveryFields(hmail))
     once()
   })
-}
+})
 
 async function bounce(plugin: Plugin, hmail: Outbound, err: BounceError): Promise<number | undefined> {
   const notes = deliveryNotes(hmail)

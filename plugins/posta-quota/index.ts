@@ -16,6 +16,7 @@ import { quotaTimed } from '../../lib/metrics'
 import { formatSize } from '../../lib/size'
 import { noticeNotes, reservationOf, setReservation, setSize, tenantOf } from '../../lib/submission'
 import { constants, debugOn, deliveryLogFields, DSN, getRedis, getSettings, guard, messageFields, type Connection, type HMailItem, type Next, type Plugin, type Transaction } from '../shared/haraka'
+import { chained } from '../shared/chain'
 import { deliveryNotes } from '../shared/submission'
 import { loadIni } from '../shared/settings'
 import { LatencyStats } from '../shared/stats'
@@ -156,7 +157,7 @@ function overQuota(f: { committed: number; pending: number; limit: number; neede
 const lastSeen = new Map<string, { used: number; limit: number; at: number }>()
 const LAST_SEEN_MS = 2000
 
-export const hook_mail = guard('quota check failed', async function (this: Plugin, next: Next, connection: Connection, params: [unknown, Record<string, string>]) {
+export const hook_mail = chained(guard('quota check failed', async function (this: Plugin, next: Next, connection: Connection, params: [unknown, Record<string, string>]) {
   const tenant = tenantOf(connection.transaction?.notes)
   const declared = Number(params[1]?.SIZE ?? params[1]?.size)
   if (!tenant || !(declared > 0)) return next()
@@ -177,9 +178,9 @@ export const hook_mail = guard('quota check failed', async function (this: Plugi
       overQuota({ committed: s.used, pending: s.pending, limit: s.limit, needed: declared, resetsAt: s.resetsAt }, `this message declares ${exact(declared)}`, 452))
   }
   next()
-})
+}))
 
-export function hook_data(this: Plugin, next: Next, connection: Connection) {
+export const hook_data = chained(function hook_data(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (tx && tenantOf(tx.notes)) {
     // Count dot-stuffed lines: every DATA line starting with "." carries one stuffing dot (RFC 5321 4.5.2).
@@ -192,14 +193,14 @@ export function hook_data(this: Plugin, next: Next, connection: Connection) {
     }
   }
   next()
-}
+})
 
 /** Size as the client sent it: data_bytes counts raw lines including stuffing dots and the final ".\r\n". */
 function messageSize(tx: Transaction, q: TxQuota): number {
   return Math.max(0, tx.data_bytes - 3 - q.stuffed)
 }
 
-export const hook_data_post = guard('quota reservation failed', async function (this: Plugin, next: Next, connection: Connection) {
+export const hook_data_post = chained(guard('quota reservation failed', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const tenant = tenantOf(tx?.notes)
   const q = tx && state.get(tx)
@@ -252,7 +253,7 @@ export const hook_data_post = guard('quota reservation failed', async function (
   if (r.used > 0) lastSeen.set(tenant, { used: r.used, limit: r.limit, at: Date.now() })
   if (debugOn()) connection.logdebug(this, 'quota reserved', { ...fields, bytes: r.reservation.bytes, used: r.committed, pending: r.pending, limit: r.limit })
   next()
-})
+}))
 
 /**
  * The queue hand-off (registered as queue_outbound, last): writes the queue file through Haraka's outbound and
@@ -290,16 +291,16 @@ export function queue_handoff(this: Plugin, next: Next, connection: Connection) 
 }
 
 /** Another plugin queued the message itself (it answered OK on queue_outbound before us): commit now. */
-export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
+export const hook_queue_ok = chained(function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const q = tx && state.get(tx)
   if (!tx || !q?.reservation || q.phase !== 'reserved') return next()
   q.phase = 'queued'
   void countOnce(this, q.reservation, messageFields(connection), 'queued').outcome
   next()
-}
+})
 
-export function hook_reset_transaction(this: Plugin, next: Next, connection: Connection) {
+export const hook_reset_transaction = chained(function hook_reset_transaction(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const q = tx && state.get(tx)
   if (q) {
@@ -311,7 +312,7 @@ export function hook_reset_transaction(this: Plugin, next: Next, connection: Con
     }
   }
   next()
-}
+})
 
 /**
  * Delivery (outbound send_email, every attempt): a message that carries a reservation is counted before it leaves.
@@ -320,7 +321,7 @@ export function hook_reset_transaction(this: Plugin, next: Next, connection: Con
  * On a Sentinel set it also waits, committing again at each attempt, while no replica confirms the count (a failover
  * may yet drop it), for up to replica_hold_seconds after the queueing; then it leaves, counted on the master.
  */
-export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
+export const hook_send_email = chained(function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
   const r = reservationOf(deliveryNotes(hmail))
   // An earlier attempt failed after passing here: it was counted then.
   if (!r || hmail.num_failures > 0) return next()
@@ -341,7 +342,7 @@ export function hook_send_email(this: Plugin, next: Next, hmail: HMailItem) {
       next(constants.delay, cfg.commitRetrySeconds)
     },
   )
-}
+})
 
 /**
  * Messages this process counted (or is counting), by id: a delivery that follows the hand-off in the same process

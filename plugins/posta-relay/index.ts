@@ -4,8 +4,9 @@
 import { loginOf, setSender, setSize, tenantOf } from '../../lib/submission'
 import { isDomain } from '../../lib/validate'
 import { addr, constants, debugOn, DSN, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { chained } from '../shared/chain'
 
-export function hook_mail(this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_mail = chained(function hook_mail(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const login = loginOf(connection.notes)
   if (!connection.relaying || !login || !tx) {
@@ -21,9 +22,9 @@ export function hook_mail(this: Plugin, next: Next, connection: Connection, para
   setSender(tx.notes, { ...login, client_ip: connection.remote.ip })
   if (debugOn()) connection.logdebug(this, 'sender', { ...messageFields(connection), from: addr(params[0]) })
   next()
-}
+})
 
-export function hook_rcpt(this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_rcpt = chained(function hook_rcpt(this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const rcpt = params[0]
   const fields = { ...messageFields(connection), to: rcpt.original }
   if (!connection.relaying || !loginOf(connection.notes)) {
@@ -46,16 +47,16 @@ export function hook_rcpt(this: Plugin, next: Next, connection: Connection, para
   connection.logdebug(this, 'recipient', fields)
   // CONT, not OK: later rcpt hooks (posta-trap) still run; Haraka accepts a CONT recipient of a relaying client.
   next()
-}
+})
 
-export function hook_data_post(this: Plugin, next: Next, connection: Connection) {
+export const hook_data_post = chained(function hook_data_post(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   // The message's size travels with it for the delivery ledger (posta-quota refines it to the exact count).
   if (tx && tenantOf(tx.notes)) setSize(tx.notes, tx.data_bytes - 3)
   next()
-}
+})
 
-export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
+export const hook_queue_ok = chained(function hook_queue_ok(this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   if (tx) {
     connection.loginfo(this, 'queued', {
@@ -67,4 +68,4 @@ export function hook_queue_ok(this: Plugin, next: Next, connection: Connection) 
     })
   }
   next()
-}
+})

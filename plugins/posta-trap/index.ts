@@ -12,6 +12,7 @@ import { suppressedUntil } from '../../lib/suppression'
 import { tenantStatus, type TenantStatus } from '../../lib/tenants'
 import { matchTrap, recordTrapHit, type Trap } from '../../lib/traps'
 import { addr, constants, DSN, getRedis, getSettings, guard, messageFields, type Address, type Connection, type Next, type Plugin } from '../shared/haraka'
+import { chained } from '../shared/chain'
 import { transactionContext } from '../shared/sender'
 import { loadIni } from '../shared/settings'
 
@@ -100,7 +101,7 @@ function status(plugin: Plugin, slug: string): Promise<TenantStatus | null> {
   return tenantStatus(getRedis(plugin), slug)
 }
 
-export const hook_mail = checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_mail = chained(checked('account check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -120,7 +121,7 @@ export const hook_mail = checked('account check', async function (this: Plugin, 
     })
   }
   next()
-})
+}))
 
 /** How often one process records the same tenant, sender domain and client IP again (their "last used" time). */
 const EVIDENCE_EVERY_MS = 60_000
@@ -145,7 +146,7 @@ function evidenceDue(slug: string, host: string | null, ip: string, now = Date.n
   return true
 }
 
-export const hook_rcpt = checked('recipient check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
+export const hook_rcpt = chained(checked('recipient check', async function (this: Plugin, next: Next, connection: Connection, params: [Address]) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -176,7 +177,7 @@ export const hook_rcpt = checked('recipient check', async function (this: Plugin
     return next(constants.deny, DSN.create(550, `${rcpt} hard-bounced recently (no such mailbox) and is suppressed for this account until ${until.toISOString().slice(0, 10)}`, 1, 1))
   }
   next()
-})
+}))
 
 /** Counts the hit; a pristine or recycled trap, or one typo strike too many, bans the tenant. */
 async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcpt: string, trap: Trap) {
@@ -205,7 +206,7 @@ async function trapHit(plugin: Plugin, connection: Connection, slug: string, rcp
 }
 
 /** DATA: a message whose sender was banned meanwhile (by this transaction or another session) is refused whole. */
-export const hook_data = checked('account check', async function (this: Plugin, next: Next, connection: Connection) {
+export const hook_data = chained(checked('account check', async function (this: Plugin, next: Next, connection: Connection) {
   const tx = connection.transaction
   const slug = tenantOf(tx?.notes)
   if (!tx || !slug) return next()
@@ -217,4 +218,4 @@ export const hook_data = checked('account check', async function (this: Plugin, 
     return next(constants.deny, notActive(st))
   }
   next()
-})
+}))
