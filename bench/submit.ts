@@ -11,6 +11,8 @@
 //                  the rotation's cost; the sink checks that every delivery came from a pool address
 //   posta-nodes2   posta in Haraka's cluster mode (smtp.ini nodes=2: a master and two workers), against posta's nodes=0
 //   posta-cluster  posta on a private 3-master Redis Cluster (testkit/cluster.ts, redis+cluster://): quota latency
+//   posta-unchained (only when BENCH_CONFIGS names it) posta with POSTA_HOOK_CHAIN=0: each of its hooks one Haraka
+//                  hook call, as before plugins/shared/chain.ts; posta-without:posta-pipelining leaves out the replies' grouping
 // The posta configurations run with posta-quota.ini stats_interval=1: the quota plugin logs its scripts' latency
 // every second, and the benchmark reads the lines written during the measured phase.
 // Each one gets a warm-up, then N messages (BENCH_N, default 2000) at concurrency C (the first of BENCH_C) from a
@@ -51,7 +53,7 @@ import { plainResponse, SmtpClient } from '../testkit/smtp-client'
 import { PROJECT_ROOT, setIniMain } from '../service/haraka-dir'
 import { freePort } from '../service/redis-server'
 
-type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5' | 'posta-nodes2' | 'posta-cluster' | `posta-without:${string}`
+type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta-pool5' | 'posta-nodes2' | 'posta-cluster' | 'posta-unchained' | `posta-without:${string}`
 /**
  * posta: the project as shipped, one address (empty pool). stock / stock+nodelay: the baselines.
  * posta-noquota: posta without posta-quota (the quota's cost). posta-pool5: posta with a pool of five loopback
@@ -59,6 +61,8 @@ type ConfigName = 'posta' | 'stock' | 'stock+nodelay' | 'posta-noquota' | 'posta
  * master and two workers). posta-cluster: posta on a private 3-master Redis Cluster instead of one redis-server.
  */
 const ALL_CONFIGS: ConfigName[] = ['posta', 'stock', 'stock+nodelay', 'posta-noquota', 'posta-pool5', 'posta-nodes2', 'posta-cluster']
+/** Configurations run only when BENCH_CONFIGS names them. */
+const EXTRA_CONFIGS: ConfigName[] = ['posta-unchained']
 /** The configurations of every matrix cell but the first (BENCH_MATRIX_CONFIGS). */
 const MATRIX_CONFIGS: ConfigName[] = ['posta', 'stock+nodelay']
 const POOL5 = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']
@@ -150,7 +154,7 @@ function configsFromEnv(name = 'BENCH_CONFIGS', dflt = ALL_CONFIGS): ConfigName[
       withoutPlugins(c as ConfigName) // throws for a plugin config/plugins does not list
       continue
     }
-    if (!ALL_CONFIGS.includes(c as ConfigName)) throw new Error(`${name}: unknown configuration "${c}" (use ${ALL_CONFIGS.join(', ')}, or posta-without:<plugin>[+<plugin>...])`)
+    if (![...ALL_CONFIGS, ...EXTRA_CONFIGS].includes(c as ConfigName)) throw new Error(`${name}: unknown configuration "${c}" (use ${[...ALL_CONFIGS, ...EXTRA_CONFIGS].join(', ')}, or posta-without:<plugin>[+<plugin>...])`)
   }
   return list as ConfigName[]
 }
@@ -498,7 +502,9 @@ async function startConfig(config: ConfigName, redis: TestRedis, sink: FastSink,
         nodes: String(NODES2), listen: [ports.smtp, ports.submission, ports.smtps].map((x) => `127.0.0.1:${x}`).join(','), smtps_port: String(ports.smtps),
       })
     }
-    const haraka = await startHaraka({ redisUrl: redis.url, ports, ...extra(overrides, {}) })
+    // posta-unchained: every hook a Haraka hook call of its own, as before plugins/shared/chain.ts (POSTA_HOOK_CHAIN=0)
+    const harakaEnv = config === 'posta-unchained' ? { POSTA_HOOK_CHAIN: '0' } : undefined
+    const haraka = await startHaraka({ redisUrl: redis.url, ports, env: harakaEnv, ...extra(overrides, {}) })
     const env = { REDIS_URL: redis.url }
     const cli = async (args: string[]) => {
       const r = await posta(args, env)
