@@ -17,8 +17,10 @@ export function register() {
 }
 
 export function hook_connect_init(next: Next, connection: Connection) {
-  // Inbound sockets: the real socket sits under Haraka's wrapper.
-  const s = connection.client?.targetsocket
+  // Inbound sockets: on the SMTP and submission ports the real socket sits under Haraka's wrapper (whose own
+  // setNoDelay does nothing); on the SMTPS port the client is Node's TLS socket itself, which passes it to TCP.
+  const client = connection.client as { targetsocket?: { setNoDelay?: (b: boolean) => void }; setNoDelay?: (b: boolean) => void } | undefined
+  const s = client?.targetsocket ?? client
   if (typeof s?.setNoDelay === 'function') s.setNoDelay(true)
   next()
 }
