@@ -120,7 +120,7 @@ describe('chained hooks under Haraka\'s own dispatch', () => {
     register([{ name: 'a', hook: later('a') }, { name: 'b', hook: pass('b') }])
     const c = new Connection()
     plugins.run_hooks('mail', c, ['params'])
-    c.state = require('haraka-constants').connection.state.DISCONNECTING // eslint-disable-line @typescript-eslint/no-require-imports
+    c.state = constants.connection.state.DISCONNECTING
     await sleep(20)
     assert.deepEqual(c.ran, ['a'])
     assert.deepEqual(c.replies, [])

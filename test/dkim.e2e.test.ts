@@ -11,7 +11,7 @@ import { advanceRotation, dkimRecords, rotateKey } from '../lib/dkim'
 import { makeResolver } from '../lib/dnsbl'
 import { addDomain, verifyDomain } from '../lib/domains'
 import { DEFAULT_SERVICE_DOMAIN } from '../lib/settings'
-import { posta } from '../testkit/cli'
+import { cliTenant, posta } from '../testkit/cli'
 import { startDns, type TestDns } from '../testkit/dns'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
@@ -70,11 +70,7 @@ describe('dkim end to end (real Redis, Haraka, sink, loopback DNS, mailauth)', f
     verifierDns.setServers([testDns.server])
     env = { REDIS_URL: redis.url }
     haraka = await startHaraka({ redisUrl: redis.url, env: { POSTA_RESOLVERS: testDns.server } })
-    const pkg = uniqueName('pkg')
-    assert.equal((await posta(['package', 'set', pkg, '--traffic', '1GB'], env)).code, 0)
-    const r = await posta(['tenant', 'create', uniqueName('t'), '--package', pkg, '--contact', 'ops@example.net', '--json'], env)
-    assert.equal(r.code, 0, r.stderr)
-    creds = r.json()
+    creds = await cliTenant(env)
     assert.equal((await posta(['route', 'set', `.${sinkDomain}`, `127.0.0.1:${sink.port}`], env)).code, 0)
     await verified(creds.tenant, domain)
   })

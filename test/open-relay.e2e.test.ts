@@ -2,7 +2,7 @@
 // line without AUTH on every port and TLS mode, never get a recipient accepted and never reach the sink MX that a
 // static route points the probed domain at. An authenticated tenant may relay, but not with routing syntax.
 import { strict as assert } from 'node:assert'
-import { posta } from '../testkit/cli'
+import { cliTenant, posta } from '../testkit/cli'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { startSink, type Sink } from '../testkit/sink'
@@ -31,11 +31,7 @@ describe('open relay probes end to end (real Redis, Haraka, sink)', function () 
     sink = await startSink()
     env = { REDIS_URL: redis.url }
     haraka = await startHaraka({ redisUrl: redis.url })
-    const pkg = uniqueName('relaypkg')
-    assert.equal((await posta(['package', 'set', pkg, '--traffic', '1GB'], env)).code, 0)
-    const r = await posta(['tenant', 'create', uniqueName('relay'), '--package', pkg, '--contact', 'ops@example.net', '--json'], env)
-    assert.equal(r.code, 0, r.stderr)
-    creds = r.json()
+    creds = await cliTenant(env)
     const route = await posta(['route', 'set', `.${domain}`, `127.0.0.1:${sink.port}`], env)
     assert.equal(route.code, 0, route.stderr)
   })

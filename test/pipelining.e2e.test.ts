@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert'
 import * as net from 'node:net'
 import * as tls from 'node:tls'
-import { posta } from '../testkit/cli'
+import { cliTenant, posta } from '../testkit/cli'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { startSink, type Sink } from '../testkit/sink'
@@ -90,11 +90,7 @@ describe('posta-pipelining: the replies to a pipelined group go out as one unit'
     sink = await startSink()
     const env = { REDIS_URL: redis.url }
     haraka = await startHaraka({ redisUrl: redis.url })
-    const pkg = uniqueName('pkg')
-    assert.equal((await posta(['package', 'set', pkg, '--traffic', '1GB'], env)).code, 0)
-    const r = await posta(['tenant', 'create', uniqueName('t'), '--package', pkg, '--contact', 'ops@example.net', '--json'], env)
-    assert.equal(r.code, 0, r.stderr)
-    creds = r.json()
+    creds = await cliTenant(env)
     assert.equal((await posta(['route', 'set', `.${sinkDomain}`, `127.0.0.1:${sink.port}`], env)).code, 0)
   })
   after(async () => {
@@ -112,9 +108,18 @@ describe('posta-pipelining: the replies to a pipelined group go out as one unit'
     return c
   }
 
-  for (const how of ['smtps', 'starttls'] as const) it(`answers MAIL FROM, two RCPT TOs and DATA in one read, in order, and relays the message (${how})`, async () => {
+  /** Runs `fn` on a fresh authenticated session, and closes it whatever happens. */
+  async function inSession(fn: (c: ChunkClient) => Promise<void>, how: 'smtps' | 'starttls' = 'smtps'): Promise<void> {
     const c = await session(how)
     try {
+      await fn(c)
+    } finally {
+      c.close()
+    }
+  }
+
+  for (const how of ['smtps', 'starttls'] as const) it(`answers MAIL FROM, two RCPT TOs and DATA in one read, in order, and relays the message (${how})`, async () => {
+    await inSession(async (c) => {
       const subject = `grouped ${Date.now()}`
       const before = sink.messages.length
       c.write(`MAIL FROM:<sender@customer.example>\r\nRCPT TO:<a@${sinkDomain}>\r\nRCPT TO:<b@${sinkDomain}>\r\nDATA\r\n`)
@@ -127,27 +132,21 @@ describe('posta-pipelining: the replies to a pipelined group go out as one unit'
       const got = msgs.filter((m) => m.raw.includes(subject))
       assert.equal(got.length, 1)
       assert.deepEqual(got[0].to.slice().sort(), [`a@${sinkDomain}`, `b@${sinkDomain}`])
-    } finally {
-      c.close()
-    }
+    }, how)
   })
 
   it('answers a group the client does not close with DATA as soon as its last command is answered', async () => {
-    const c = await session()
-    try {
+    await inSession(async (c) => {
       c.write(`MAIL FROM:<sender@customer.example>\r\nRCPT TO:<a@${sinkDomain}>\r\n`)
       const group = await c.until(/^250 [^\r]*\r\n250 /m, 4000) // before the five-second fallback
       assert.deepEqual(codes(group.text), ['250 ', '250 '])
       c.write('RSET\r\n')
       assert.match((await c.until(/^250 /m)).text, /^250 /m)
-    } finally {
-      c.close()
-    }
+    })
   })
 
   it('gives every reply of a group with a refused recipient, in order', async () => {
-    const c = await session()
-    try {
+    await inSession(async (c) => {
       // a recipient without a domain is refused by Haraka's parser, between two accepted ones
       c.write(`MAIL FROM:<sender@customer.example>\r\nRCPT TO:<a@${sinkDomain}>\r\nRCPT TO:<nodomain>\r\nRCPT TO:<b@${sinkDomain}>\r\nDATA\r\n`)
       const group = await c.until(/^354 /m)
@@ -157,9 +156,7 @@ describe('posta-pipelining: the replies to a pipelined group go out as one unit'
       assert.match(got[2], /^5\d\d /)
       c.write('.\r\n')
       await c.until(/^\d{3} /m)
-    } finally {
-      c.close()
-    }
+    })
   })
 
   it('gives a group that ends in QUIT all its replies before the connection closes', async () => {
@@ -172,15 +169,12 @@ describe('posta-pipelining: the replies to a pipelined group go out as one unit'
   })
 
   it('lets a half-sent group\'s replies go when the client stops mid-line', async () => {
-    const c = await session()
-    try {
+    await inSession(async (c) => {
       c.write(`MAIL FROM:<sender@customer.example>\r\nRCPT TO:<a@${sinkDomain}>\r\nDAT`)
       const group = await c.until(/^250 [^\r]*\r\n250 /m, 4000) // before the five-second fallback
       assert.deepEqual(codes(group.text), ['250 ', '250 '])
       c.write('A\r\n')
       assert.match((await c.until(/^354 /m)).text, /^354 /m)
-    } finally {
-      c.close()
-    }
+    })
   })
 })

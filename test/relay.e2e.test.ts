@@ -2,7 +2,7 @@
 // and AUTH mechanism; permanent failures bounce to the sender.
 import { strict as assert } from 'node:assert'
 import nodemailer from 'nodemailer'
-import { posta } from '../testkit/cli'
+import { cliTenant, posta } from '../testkit/cli'
 import { startHaraka, type HarakaNode } from '../testkit/haraka'
 import { testRedis, uniqueName, type TestRedis } from '../testkit/redis'
 import { smtpError, startSink, type Sink } from '../testkit/sink'
@@ -21,11 +21,7 @@ describe('relay end to end (real Redis, Haraka, sink)', function () {
     sink = await startSink()
     env = { REDIS_URL: redis.url }
     haraka = await startHaraka({ redisUrl: redis.url })
-    const pkg = uniqueName('pkg')
-    assert.equal((await posta(['package', 'set', pkg, '--traffic', '1GB'], env)).code, 0)
-    const r = await posta(['tenant', 'create', uniqueName('t'), '--package', pkg, '--contact', 'ops@example.net', '--json'], env)
-    assert.equal(r.code, 0, r.stderr)
-    creds = r.json()
+    creds = await cliTenant(env)
     assert.equal((await posta(['route', 'set', `.${sinkDomain}`, `127.0.0.1:${sink.port}`], env)).code, 0)
   })
   after(async () => {

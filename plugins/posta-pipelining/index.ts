@@ -43,16 +43,16 @@ function lineWaiting(c: Conn): boolean {
 }
 
 function group(c: Conn): void {
-  let answering = false // inside Haraka's answer to MAIL FROM or RCPT TO
+  let answering = 0 // > 0: inside Haraka's answer to MAIL FROM or RCPT TO (rcpt_respond calls rcpt_ok_respond)
   for (const name of GROUPED) {
     const method = c[name] as ((...a: unknown[]) => unknown) | undefined
     if (typeof method !== 'function') continue
     c[name] = function (this: Conn, ...args: unknown[]) {
-      answering = true
+      answering++
       try {
         return method.apply(this, args)
       } finally {
-        answering = false
+        answering--
       }
     }
   }
@@ -60,7 +60,7 @@ function group(c: Conn): void {
   const respond = c.respond
   c.respond = function (this: Conn, code: number, msg: unknown, func?: () => void) {
     const release = held.get(this)
-    if (answering && code !== 354 && this.tls?.enabled && lineWaiting(this)) {
+    if (answering > 0 && code !== 354 && this.tls?.enabled && lineWaiting(this)) {
       if (!release) hold(this)
       return respond.call(this, code, msg, func)
     }

@@ -12,9 +12,9 @@
 // - A launcher that died (kill -9) leaves no Haraka behind: the master watches its parent (service/parent.ts).
 import * as path from 'node:path'
 import { exitWithParent } from '../../service/parent'
-import type { Connection, Next, Plugin } from '../shared/haraka'
+import { constants, type Connection, type Next, type Plugin } from '../shared/haraka'
 
-const STATE = { CMD: 1, DISCONNECTING: 99 }
+const STATE = constants.connection.state
 const open = new Set<Connection & { state: number }>()
 let draining = false
 
@@ -39,7 +39,7 @@ function keepQueueClockFresh() {
 
 export function track_connection(this: Plugin, next: Next, connection: Connection & { state: number }) {
   if (draining) {
-    next(constants().DENYSOFTDISCONNECT, '4.3.2 Service shutting down, try again later')
+    next(constants.denysoftdisconnect, '4.3.2 Service shutting down, try again later')
     return
   }
   open.add(connection)
@@ -49,11 +49,6 @@ export function track_connection(this: Plugin, next: Next, connection: Connectio
 export function hook_disconnect(this: Plugin, next: Next, connection: Connection & { state: number }) {
   open.delete(connection)
   next()
-}
-
-function constants(): { DENYSOFTDISCONNECT: number } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('haraka-constants')
 }
 
 export function hook_init_master(this: Plugin, next: Next) {

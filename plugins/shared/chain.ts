@@ -33,13 +33,9 @@ interface HookTarget {
   logcrit(...args: unknown[]): void
 }
 
-/** The state from which Haraka treats a connection as gone (constants.connection.state.DISCONNECTING). */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const DISCONNECTING: number = require('haraka-constants').connection.state.DISCONNECTING
-
 function gone(target: HookTarget, hook: string | undefined): boolean {
   if (hook === 'reset_transaction' || hook === 'disconnect' || hook === 'log') return false
-  return target.constructor.name === 'Connection' && (target.state ?? 0) >= DISCONNECTING
+  return target.constructor.name === 'Connection' && (target.state ?? 0) >= constants.connection.state.DISCONNECTING
 }
 
 /** The chained hook of a Haraka item, if it is one. */

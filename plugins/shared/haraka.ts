@@ -10,6 +10,8 @@ import { loginOf, senderFields, tenantOf } from '../../lib/submission'
 export const constants: {
   cont: number; stop: number; deny: number; denysoft: number; denydisconnect: number; disconnect: number
   ok: number; delay: number; denysoftdisconnect: number
+  /** A connection's states (connection.state): DISCONNECTING and after, the client is gone. */
+  connection: { state: { CMD: number; DISCONNECTING: number; DISCONNECTED: number } }
 } = require('haraka-constants')
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const DSN: { create(code: number, msg: string, subject?: number, detail?: number): unknown } = require('haraka-dsn')
